@@ -1,0 +1,203 @@
+//! JSON types of netd's REST API on its unix socket (default `/run/netd/netd.sock`).
+//!
+//! Routes (all JSON; errors are [`ErrorBody`] with a 4xx/5xx status):
+//! - `GET /version` → [`VersionInfo`]
+//! - `POST /networks` [`NetworkCreate`] → [`Network`]; `GET /networks`; `GET|DELETE /networks/{id}`
+//! - `POST /networks/{id}/connect` [`NetworkConnect`] → [`Endpoint`];
+//!   `POST /networks/{id}/disconnect` [`NetworkDisconnect`]
+//! - `POST /sandboxes` [`SandboxCreate`] → [`Sandbox`]; `GET /sandboxes`; `GET|DELETE /sandboxes/{id}`
+//! - `GET /endpoints` → `[Endpoint]`
+//! - `POST /cni` [`CniCall`] → CNI result JSON (or [`ErrorBody`] with `cni_code`)
+//!
+//! Every `{id}` accepts a full id, a unique id prefix or a name.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnetwork::IpNetwork;
+use serde::{Deserialize, Serialize};
+
+/// Error body of every failed call.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorBody {
+    pub message: String,
+    /// CNI error code, when the failure maps to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cni_code: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VersionInfo {
+    pub version: String,
+    pub api_version: String,
+}
+
+/// One IPAM subnet request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct IpamConfig {
+    pub subnet: Option<String>,
+    #[serde(default)]
+    pub ip_range: Option<String>,
+    #[serde(default)]
+    pub gateway: Option<String>,
+    #[serde(default)]
+    pub aux_addresses: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkCreate {
+    pub name: String,
+    #[serde(default)]
+    pub driver: Option<String>,
+    /// Subnets (v4 and/or v6). Empty = one default IPv4 pool (and IPv6 if `ipv6` and configured).
+    #[serde(default)]
+    pub ipam: Vec<IpamConfig>,
+    #[serde(default)]
+    pub ipv6: bool,
+    #[serde(default)]
+    pub internal: bool,
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Who created it: "netd" (default), "docker", "cni".
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SubnetInfo {
+    pub subnet: IpNetwork,
+    pub ip_range: Option<IpNetwork>,
+    pub gateway: Option<IpAddr>,
+    pub aux_addresses: BTreeMap<String, IpAddr>,
+    /// IPAM pool id.
+    pub pool: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Network {
+    pub id: String,
+    pub name: String,
+    pub driver: String,
+    pub subnets: Vec<SubnetInfo>,
+    pub ipv6: bool,
+    pub internal: bool,
+    pub options: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub owner: String,
+    pub created: String,
+    /// Endpoint ids on this network.
+    pub endpoints: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Endpoint {
+    pub id: String,
+    pub name: String,
+    pub network_id: String,
+    pub network_name: String,
+    pub sandbox_id: Option<String>,
+    pub addresses: Vec<IpNetwork>,
+    pub mac: Option<String>,
+    pub host_ifname: Option<String>,
+    /// Interface name inside the sandbox (eth0, eth1, ...).
+    pub ifname: Option<String>,
+    pub aliases: Vec<String>,
+    pub ports: Vec<PortMapping>,
+    pub owner: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PortMapping {
+    /// tcp, udp or sctp.
+    pub proto: String,
+    /// Host address; `0.0.0.0` or `::` for all.
+    pub host_ip: String,
+    pub host_port: u16,
+    /// For requests: upper end of a host port range (`8000-8010:80`), else 0.
+    #[serde(default)]
+    pub host_port_end: u16,
+    pub container_port: u16,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxCreate {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Adopt an existing netns (Docker's SandboxKey, CNI_NETNS) instead of creating one.
+    #[serde(default)]
+    pub netns_path: Option<String>,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// Networks to connect right away, in order (the first one is the gateway).
+    #[serde(default)]
+    pub networks: Vec<NetworkConnect>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConnect {
+    /// Sandbox id/name (for `/networks/{id}/connect`), or network id/name (inside `SandboxCreate`).
+    pub target: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub ip6: Option<String>,
+    #[serde(default)]
+    pub mac: Option<String>,
+    #[serde(default)]
+    pub ports: Vec<PortMapping>,
+    /// Interface name in the sandbox; default eth<N> in join order.
+    #[serde(default)]
+    pub ifname: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkDisconnect {
+    pub sandbox: String,
+    #[serde(default)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Sandbox {
+    pub id: String,
+    pub name: String,
+    pub netns_path: String,
+    /// Whether netd created (and will remove) the namespace.
+    pub owns_netns: bool,
+    pub hostname: Option<String>,
+    pub dns: Vec<String>,
+    pub endpoints: Vec<Endpoint>,
+    pub owner: String,
+    /// Live kernel view (interfaces, routes), filled by inspect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<serde_json::Value>,
+}
+
+/// A CNI invocation forwarded by `netd-cni`: its environment and stdin, untouched.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct CniCall {
+    pub command: String,
+    #[serde(default)]
+    pub container_id: Option<String>,
+    #[serde(default)]
+    pub netns: Option<String>,
+    #[serde(default)]
+    pub ifname: Option<String>,
+    #[serde(default)]
+    pub args: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The network configuration from stdin (parsed JSON).
+    pub config: serde_json::Value,
+}
