@@ -1,1 +1,139 @@
-fn main() {}
+//! `netd`: the container networking daemon.
+//!
+//! Wiring only: parse flags, set up logging, open the store, pick the real driver
+//! implementations, start the controller and serve the REST API (and the Docker plugin
+//! API) on unix sockets until SIGTERM/SIGINT.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use tokio::net::UnixListener;
+
+use daemon::controller::{Config, Controller};
+use daemon::store::RedbStore;
+
+#[derive(Parser, Debug)]
+#[command(name = "netd", version, about = "netd container networking daemon")]
+struct Args {
+    /// Unix socket of the REST API.
+    #[arg(long, env = "NETD_SOCKET", default_value = "/run/netd/netd.sock")]
+    socket: PathBuf,
+    /// Directory of the embedded state store.
+    #[arg(long, env = "NETD_DATA_ROOT", default_value = "/var/lib/netd")]
+    data_root: PathBuf,
+    /// Directory of runtime files (network namespaces, per-sandbox files).
+    #[arg(long, env = "NETD_EXEC_ROOT", default_value = "/run/netd")]
+    exec_root: PathBuf,
+    /// Default address pools, like dockerd: `base=10.20.0.0/16,size=24` (repeatable).
+    #[arg(long = "default-address-pool")]
+    default_address_pools: Vec<String>,
+    /// Bridge of the pre-defined `bridge` network.
+    #[arg(long, default_value = "netd0")]
+    default_bridge: String,
+    /// Do not create the pre-defined `bridge` network.
+    #[arg(long)]
+    no_default_bridge: bool,
+    /// Name of netd's own nftables table (family inet).
+    #[arg(long, default_value = "netd")]
+    nft_table: String,
+    /// Log level (error, warn, info, debug, trace) or a tracing filter.
+    #[arg(long, env = "NETD_LOG", default_value = "info")]
+    log_level: String,
+    /// Log format: text or json.
+    #[arg(long, default_value = "text")]
+    log_format: String,
+}
+
+fn init_logging(a: &Args) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&a.log_level)
+        .with_context(|| format!("invalid --log-level {:?}", a.log_level))?;
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match a.log_format.as_str() {
+        "json" => b.json().init(),
+        "text" => b.init(),
+        f => bail!("invalid --log-format {f:?} (text or json)"),
+    }
+    Ok(())
+}
+
+/// Bind a unix socket, replacing a stale file but refusing while something answers.
+pub async fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    if path.exists() {
+        if tokio::net::UnixStream::connect(path).await.is_ok() {
+            bail!(
+                "another daemon is already listening on {}; refusing to start",
+                path.display()
+            );
+        }
+        std::fs::remove_file(path).with_context(|| format!("remove stale {}", path.display()))?;
+    }
+    let l = UnixListener::bind(path).with_context(|| format!("bind {}", path.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(l)
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if let Err(e) = init_logging(&args) {
+        eprintln!("netd: {e:#}");
+        std::process::exit(2);
+    }
+    if let Err(e) = run(args).await {
+        tracing::error!("{e:#}");
+        eprintln!("netd: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let mut pools = Vec::new();
+    for p in &args.default_address_pools {
+        pools.push(
+            p.parse::<ipam::DefaultPool>()
+                .map_err(|e| anyhow::anyhow!("invalid --default-address-pool {p:?}: {e}"))?,
+        );
+    }
+    if pools.is_empty() {
+        pools = ipam::DefaultPool::docker_defaults();
+    }
+    let cfg = Config {
+        data_root: args.data_root.clone(),
+        exec_root: args.exec_root.clone(),
+        default_pools: pools,
+        default_bridge: args.default_bridge.clone(),
+        create_default_bridge: !args.no_default_bridge,
+    };
+    // Refuse early (before touching the store or the kernel) if another netd is live.
+    let listener = bind_socket(&args.socket).await?;
+    let store = Arc::new(RedbStore::open(&args.data_root)?);
+    let drivers = daemon::wiring::drivers(&args.nft_table).await?;
+    let ctl = Arc::new(Controller::new(cfg, store, drivers)?);
+    ctl.start().await?;
+    tracing::info!(socket = %args.socket.display(), data_root = %args.data_root.display(), "netd ready");
+
+    let app = daemon::api::router(ctl.clone());
+    let shutdown = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("signal handler");
+        let mut int = signal(SignalKind::interrupt()).expect("signal handler");
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        tracing::info!("shutting down; kernel state stays in place");
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    let _ = std::fs::remove_file(&args.socket);
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! netd's REST API (axum) on its unix socket. Bodies are parsed by hand from bytes so
+//! that garbage, a wrong content type or unknown fields all get the same precise 400
+//! JSON error instead of axum's plain-text rejections.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use plugin_api::rest;
+use serde::de::DeserializeOwned;
+
+use crate::controller::{ConnectOpts, Controller};
+use crate::error::Error;
+
+pub type Ctl = Arc<Controller>;
+
+pub const API_VERSION: &str = "1";
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (
+            status,
+            Json(rest::ErrorBody {
+                message: self.message,
+                cni_code: None,
+            }),
+        )
+            .into_response()
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, Error>;
+
+/// Parse a JSON body, with the type's name in the error.
+pub fn body<T: DeserializeOwned>(what: &str, b: &Bytes) -> Result<T, Error> {
+    serde_json::from_slice(b).map_err(|e| Error::bad(format!("invalid {what} request body: {e}")))
+}
+
+pub fn router(ctl: Ctl) -> Router {
+    Router::new()
+        .route("/version", get(version))
+        .route("/networks", get(list_networks).post(create_network))
+        .route("/networks/{id}", get(inspect_network).delete(delete_network))
+        .route("/networks/{id}/connect", post(connect))
+        .route("/networks/{id}/disconnect", post(disconnect))
+        .route("/sandboxes", get(list_sandboxes).post(create_sandbox))
+        .route("/sandboxes/{id}", get(inspect_sandbox).delete(delete_sandbox))
+        .route("/endpoints", get(list_endpoints))
+        .fallback(|| async { Error::not_found("no such API route") })
+        .with_state(ctl)
+}
+
+async fn version() -> Json<rest::VersionInfo> {
+    Json(rest::VersionInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        api_version: API_VERSION.to_string(),
+    })
+}
+
+async fn list_networks(State(c): State<Ctl>) -> Json<Vec<rest::Network>> {
+    Json(c.list_networks().await)
+}
+
+async fn create_network(State(c): State<Ctl>, b: Bytes) -> ApiResult<rest::Network> {
+    let req: rest::NetworkCreate = body("network create", &b)?;
+    Ok(Json(c.create_network(req).await?))
+}
+
+async fn inspect_network(State(c): State<Ctl>, Path(id): Path<String>) -> ApiResult<rest::Network> {
+    Ok(Json(c.inspect_network(&id).await?))
+}
+
+async fn delete_network(State(c): State<Ctl>, Path(id): Path<String>) -> Result<StatusCode, Error> {
+    c.delete_network(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn connect(
+    State(c): State<Ctl>,
+    Path(id): Path<String>,
+    b: Bytes,
+) -> ApiResult<rest::Endpoint> {
+    let req: rest::NetworkConnect = body("network connect", &b)?;
+    let opts = ConnectOpts::from_rest(&req)?;
+    Ok(Json(c.connect(&id, &req.target, opts).await?))
+}
+
+async fn disconnect(
+    State(c): State<Ctl>,
+    Path(id): Path<String>,
+    b: Bytes,
+) -> Result<StatusCode, Error> {
+    let req: rest::NetworkDisconnect = body("network disconnect", &b)?;
+    c.disconnect(&id, &req.sandbox).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_sandboxes(State(c): State<Ctl>) -> Json<Vec<rest::Sandbox>> {
+    Json(c.list_sandboxes().await)
+}
+
+async fn create_sandbox(State(c): State<Ctl>, b: Bytes) -> ApiResult<rest::Sandbox> {
+    let req: rest::SandboxCreate = body("sandbox create", &b)?;
+    Ok(Json(c.create_sandbox(req).await?))
+}
+
+#[derive(serde::Deserialize)]
+struct InspectQuery {
+    #[serde(default)]
+    kernel: Option<bool>,
+}
+
+async fn inspect_sandbox(
+    State(c): State<Ctl>,
+    Path(id): Path<String>,
+    Query(q): Query<InspectQuery>,
+) -> ApiResult<rest::Sandbox> {
+    Ok(Json(c.inspect_sandbox(&id, q.kernel.unwrap_or(true)).await?))
+}
+
+async fn delete_sandbox(State(c): State<Ctl>, Path(id): Path<String>) -> Result<StatusCode, Error> {
+    c.delete_sandbox(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_endpoints(State(c): State<Ctl>) -> Json<Vec<rest::Endpoint>> {
+    let st = c.snapshot().await;
+    Json(
+        st.endpoints
+            .values()
+            .map(|e| {
+                let nn = st.networks.get(&e.network_id).map(|n| n.name.as_str()).unwrap_or("");
+                e.to_rest(nn)
+            })
+            .collect(),
+    )
+}

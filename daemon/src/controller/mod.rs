@@ -1,0 +1,251 @@
+//! The CNM controller: owns the in-memory state, the store and the drivers, and runs
+//! every API operation as "validate, persist, act, commit", rolling back on failure.
+//!
+//! Concurrency model: one async mutex over the whole [`State`]. Operations are a few
+//! netlink calls long (milliseconds), so serialising them costs little and makes every
+//! operation atomic with respect to the others. Each operation starts from a snapshot
+//! of the state and restores it if anything fails, so memory, store and kernel agree.
+
+mod network;
+mod ports;
+mod sandbox;
+mod txn;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use drivers::Driver;
+use tokio::sync::Mutex;
+
+use crate::error::{Error, Result};
+use crate::model::{EndpointRec, NetworkRec, SandboxRec};
+use crate::store::{Kind, Store};
+
+pub use sandbox::{ConnectOpts, HOST_NETNS};
+pub use txn::Txn;
+
+/// Daemon configuration the controller needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_root: PathBuf,
+    /// Runtime files: namespaces under `<exec_root>/netns`, per-sandbox files.
+    pub exec_root: PathBuf,
+    pub default_pools: Vec<ipam::DefaultPool>,
+    /// Bridge name of the default `bridge` network.
+    pub default_bridge: String,
+    /// Whether to create the default `bridge` network.
+    pub create_default_bridge: bool,
+}
+
+/// Everything netd knows; mirrored in the store.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub networks: BTreeMap<String, NetworkRec>,
+    pub endpoints: BTreeMap<String, EndpointRec>,
+    pub sandboxes: BTreeMap<String, SandboxRec>,
+    pub ipam: ipam::Ipam,
+}
+
+pub struct Controller {
+    pub(crate) state: Mutex<State>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) drivers: BTreeMap<&'static str, Arc<dyn Driver>>,
+    pub cfg: Config,
+}
+
+/// A new 64-hex-character id, like Docker's.
+pub fn new_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Docker's name rule for networks, sandboxes and containers.
+pub fn check_name(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::bad(format!(
+            "invalid {what} name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )))
+    }
+}
+
+/// Find an object by full id, exact name, or unique id prefix.
+pub(crate) fn resolve<'a, T>(
+    what: &str,
+    map: &'a BTreeMap<String, T>,
+    name_of: impl Fn(&T) -> &str,
+    key: &str,
+) -> Result<&'a T> {
+    if let Some(v) = map.get(key) {
+        return Ok(v);
+    }
+    if let Some(v) = map.values().find(|v| name_of(v) == key) {
+        return Ok(v);
+    }
+    if !key.is_empty() && key.chars().all(|c| c.is_ascii_hexdigit()) {
+        let mut it = map.range(key.to_string()..).take_while(|(k, _)| k.starts_with(key));
+        if let Some((_, v)) = it.next() {
+            if it.next().is_some() {
+                return Err(Error::bad(format!("{what} id prefix {key:?} is ambiguous")));
+            }
+            return Ok(v);
+        }
+    }
+    Err(Error::not_found(format!("no such {what}: {key}")))
+}
+
+impl State {
+    pub fn network(&self, key: &str) -> Result<&NetworkRec> {
+        resolve("network", &self.networks, |n| n.name.as_str(), key)
+    }
+    pub fn sandbox(&self, key: &str) -> Result<&SandboxRec> {
+        resolve("sandbox", &self.sandboxes, |s| s.name.as_str(), key)
+    }
+    pub fn endpoint(&self, key: &str) -> Result<&EndpointRec> {
+        resolve("endpoint", &self.endpoints, |e| e.name.as_str(), key)
+    }
+    pub fn endpoints_of_network(&self, net_id: &str) -> Vec<&EndpointRec> {
+        self.endpoints
+            .values()
+            .filter(|e| e.network_id == net_id)
+            .collect()
+    }
+}
+
+impl Controller {
+    /// Load the state from the store (or start empty) and wire the drivers.
+    pub fn new(
+        cfg: Config,
+        store: Arc<dyn Store>,
+        drivers: Vec<Arc<dyn Driver>>,
+    ) -> Result<Self> {
+        let snap = store.load()?;
+        let decode = |kind: Kind| -> Result<Vec<(String, Vec<u8>)>> {
+            Ok(snap
+                .get(&kind)
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default())
+        };
+        fn parse<T: serde::de::DeserializeOwned>(k: &str, v: &[u8]) -> Result<T> {
+            serde_json::from_slice(v)
+                .map_err(|e| Error::internal(format!("corrupt store record {k}: {e}")))
+        }
+        let mut state = State {
+            networks: BTreeMap::new(),
+            endpoints: BTreeMap::new(),
+            sandboxes: BTreeMap::new(),
+            ipam: ipam::Ipam::new(cfg.default_pools.clone()),
+        };
+        for (k, v) in decode(Kind::Network)? {
+            state.networks.insert(k.clone(), parse(&k, &v)?);
+        }
+        for (k, v) in decode(Kind::Endpoint)? {
+            state.endpoints.insert(k.clone(), parse(&k, &v)?);
+        }
+        for (k, v) in decode(Kind::Sandbox)? {
+            state.sandboxes.insert(k.clone(), parse(&k, &v)?);
+        }
+        if let Some(v) = snap.get(&Kind::Meta).and_then(|m| m.get("ipam")) {
+            state.ipam = parse("ipam", v)?;
+        }
+        let drivers = drivers.into_iter().map(|d| (d.name(), d)).collect();
+        Ok(Controller {
+            state: Mutex::new(state),
+            store,
+            drivers,
+            cfg,
+        })
+    }
+
+    pub(crate) fn driver(&self, name: &str) -> Result<Arc<dyn Driver>> {
+        let name = if name == "none" { "null" } else { name };
+        self.drivers.get(name).cloned().ok_or_else(|| {
+            let known: Vec<_> = self.drivers.keys().copied().collect();
+            Error::bad(format!(
+                "unknown network driver {name:?} (available: {})",
+                known.join(", ")
+            ))
+        })
+    }
+
+    /// A read-only copy of the state (for listing and inspecting).
+    pub async fn snapshot(&self) -> State {
+        self.state.lock().await.clone()
+    }
+
+    /// Create the pre-defined networks (`bridge`, `host`, `none`) when missing, and
+    /// make sure every stored network exists in the kernel (drivers are idempotent).
+    pub async fn start(&self) -> Result<()> {
+        let predefined: Vec<(&str, &str)> = {
+            let mut v = vec![("none", "null"), ("host", "host")];
+            if self.cfg.create_default_bridge && self.drivers.contains_key("bridge") {
+                v.insert(0, ("bridge", "bridge"));
+            }
+            v
+        };
+        for (name, driver) in predefined {
+            let exists = self.state.lock().await.networks.values().any(|n| n.name == name);
+            if !exists {
+                let mut options = BTreeMap::new();
+                if driver == "bridge" {
+                    options.insert(
+                        "com.docker.network.bridge.name".to_string(),
+                        self.cfg.default_bridge.clone(),
+                    );
+                    options.insert(
+                        "com.docker.network.bridge.default_bridge".to_string(),
+                        "true".to_string(),
+                    );
+                }
+                self.create_network(plugin_api::rest::NetworkCreate {
+                    name: name.to_string(),
+                    driver: Some(driver.to_string()),
+                    options,
+                    ..Default::default()
+                })
+                .await?;
+            }
+        }
+        let nets: Vec<NetworkRec> = self.state.lock().await.networks.values().cloned().collect();
+        for n in nets {
+            let d = self.driver(&n.driver)?;
+            if let Err(e) = d.create_network(&n.spec()).await {
+                tracing::error!(network = %n.id, error = %e, "re-creating network at start-up failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Run `op` on the state; restore the state if it fails.
+    pub(crate) async fn with_state<T>(
+        &self,
+        op: impl for<'a> FnOnce(
+            &'a mut State,
+            &'a Controller,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'a>>,
+    ) -> Result<T> {
+        let mut guard = self.state.lock().await;
+        let backup = guard.clone();
+        match op(&mut guard, self).await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                *guard = backup;
+                Err(e)
+            }
+        }
+    }
+}
+
+pub(crate) fn is_predefined(name: &str) -> bool {
+    matches!(name, "bridge" | "host" | "none")
+}
