@@ -65,6 +65,18 @@ impl CachedAnswer {
     }
 }
 
+/// RFC 2308 §3: the SOA in a negative answer is served with TTL min(SOA TTL, SOA minimum).
+pub(crate) fn clamp_negative_soa(msg: &mut Message) {
+    if !msg.answers.is_empty() {
+        return;
+    }
+    for r in &mut msg.authorities {
+        if let RData::SOA(soa) = &r.data {
+            r.ttl = r.ttl.min(soa.minimum);
+        }
+    }
+}
+
 /// How long an upstream reply may be cached, or `None` if it must not be.
 pub(crate) fn cache_ttl(msg: &Message, max_ttl: u32) -> Option<u32> {
     let rcode = msg.metadata.response_code;

@@ -14,7 +14,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record};
 use tokio::sync::Semaphore;
 use tracing::{debug, trace};
 
-use crate::cache::{cache_ttl, Cache, CacheKey, CachedAnswer};
+use crate::cache::{cache_ttl, clamp_negative_soa, Cache, CacheKey, CachedAnswer};
 use crate::forward::forward;
 use crate::stats::Counters;
 use crate::table::{Answer, Table};
@@ -165,7 +165,8 @@ impl Shared {
         Counters::inc(&self.counters.forwarded);
         let query = &job.request.queries[0];
         match forward(query, &job.upstreams, self.config.timeout).await {
-            Ok(msg) => {
+            Ok(mut msg) => {
+                clamp_negative_soa(&mut msg);
                 let now = Instant::now();
                 let ttl = cache_ttl(&msg, self.config.max_cache_ttl);
                 let answer = Arc::new(CachedAnswer::from_message(msg, ttl.unwrap_or(0), now));
