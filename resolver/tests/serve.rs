@@ -350,3 +350,33 @@ async fn serve_sandbox_outside_runtime_is_an_error() {
         .unwrap();
     assert!(matches!(res, Err(resolver::ResolverError::NoRuntime)));
 }
+
+#[tokio::test]
+async fn inflight_forwards_are_bounded() {
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let r = Resolver::new(resolver::ResolverConfig {
+        max_inflight_forwards: 2,
+        ..config(vec![], Duration::from_secs(2))
+    });
+    r.set_table(test_table(&[dead.local_addr().unwrap()]));
+    let srv = serve(&r, "sb1");
+    let addr = srv.udp_addr();
+    let mut tasks = Vec::new();
+    for i in 0..10u16 {
+        let name = format!("flood{i}.example.");
+        tasks.push(tokio::spawn(async move {
+            udp_query(addr, i, &name, RecordType::A).await
+        }));
+        if i < 2 {
+            // Let the first two occupy the forwarding slots.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    for t in tasks {
+        let m = t.await.unwrap();
+        assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    }
+    let s = r.stats();
+    assert_eq!(s.forwarded, 2, "only two forwards ran: {s:?}");
+    assert_eq!(s.servfail, 10);
+}
