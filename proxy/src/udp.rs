@@ -34,7 +34,7 @@ thread_local! {
 
 struct Flow {
     upstream: Arc<UdpSocket>,
-    /// Milliseconds since the listener's epoch of the last datagram either way.
+    /// Microseconds since the listener's epoch of the last datagram either way.
     last: Arc<AtomicU64>,
     reply_task: AbortHandle,
     _active: ActiveGuard,
@@ -56,8 +56,8 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
+    fn now_us(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
     }
 }
 
@@ -116,7 +116,7 @@ fn on_datagram(
     dst: Option<IpAddr>,
     refusing: &mut bool,
 ) {
-    let now = ctx.now_ms();
+    let now = ctx.now_us();
     if let Some(flow) = flows.get(&from) {
         flow.last.store(now, Relaxed);
         forward(ctx, &flow.upstream, data);
@@ -161,8 +161,8 @@ fn evict_oldest(ctx: &Ctx, flows: &mut HashMap<SocketAddr, Flow>) {
 }
 
 fn expire(ctx: &Ctx, flows: &mut HashMap<SocketAddr, Flow>) {
-    let now = ctx.now_ms();
-    let idle = ctx.cfg.udp_idle_timeout.as_millis() as u64;
+    let now = ctx.now_us();
+    let idle = ctx.cfg.udp_idle_timeout.as_micros() as u64;
     flows.retain(|client, f| {
         let keep = now.saturating_sub(f.last.load(Relaxed)) < idle;
         if !keep {
@@ -205,11 +205,16 @@ fn open_flow(
 
 /// Client → target. UDP may drop: a full socket buffer drops the datagram rather than
 /// stalling every other client of this listener.
+///
+/// The send is a direct non-blocking syscall, not `try_send`: tokio reports WouldBlock
+/// for a socket whose write readiness the reactor has not seen yet, which would drop the
+/// first datagram of every new flow.
 fn forward(ctx: &Ctx, upstream: &UdpSocket, data: &[u8]) {
-    let mut res = upstream.try_send(data);
+    let fd = upstream.as_raw_fd();
+    let mut res = send_connected(fd, data);
     if matches!(&res, Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED)) {
         // A pending ICMP error from an earlier datagram was reported instead; retry.
-        res = upstream.try_send(data);
+        res = send_connected(fd, data);
     }
     match res {
         Ok(_) => ctx.meter.datagram(Dir::ToTarget, data.len()),
@@ -217,6 +222,23 @@ fn forward(ctx: &Ctx, upstream: &UdpSocket, data: &[u8]) {
             ctx.meter.dropped();
             tracing::debug!(target = %ctx.target, cause = %e, "udp datagram to target dropped");
         }
+    }
+}
+
+fn send_connected(fd: std::os::fd::RawFd, data: &[u8]) -> io::Result<usize> {
+    // SAFETY: valid fd and buffer for the duration of the call.
+    let n = unsafe {
+        libc::send(
+            fd,
+            data.as_ptr() as *const libc::c_void,
+            data.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
     }
 }
 
@@ -243,7 +265,7 @@ async fn reply_loop(
         }
         let step = REPLY_BUF.with_borrow_mut(|buf| match upstream.try_recv(buf) {
             Ok(n) => {
-                last.store(ctx.now_ms(), Relaxed);
+                last.store(ctx.now_us(), Relaxed);
                 let data = &buf[..n];
                 match ctx
                     .listener
