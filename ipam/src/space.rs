@@ -122,10 +122,22 @@ impl Space {
         (pool.subnet().is_ipv6() == v6 && start <= hi && end >= lo).then_some(pool)
     }
 
-    /// The existing pool overlapping `subnet`, if any. O(log P).
+    /// The existing pool overlapping `subnet` with the lowest address, if any (the one an
+    /// error message should name first). O(log P).
     pub(crate) fn overlapping(&self, subnet: &IpNetwork) -> Option<&Pool> {
+        let v6 = subnet.is_ipv6();
         let (lo, hi) = bounds(subnet);
-        self.overlapping_range(subnet.is_ipv6(), lo, hi)
+        // A pool starting at or before `lo` and reaching it...
+        if let Some((_, pool)) = self.pools.range(..=(v6, lo)).next_back() {
+            if pool.is_v6() == v6 && bounds(&pool.subnet()).1 >= lo {
+                return Some(pool);
+            }
+        }
+        // ...or else the first pool starting inside the range.
+        self.pools
+            .range((v6, lo)..=(v6, hi))
+            .next()
+            .map(|(_, pool)| pool)
     }
 
     /// Adds a pool. Returns the pool back if it overlaps an existing one. O(log P).
