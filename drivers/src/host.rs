@@ -35,7 +35,12 @@ impl Driver for HostDriver {
     async fn delete_endpoint(&self, _n: &NetworkSpec, _e: &EndpointSpec) -> Result<()> {
         Ok(())
     }
-    async fn join(&self, _n: &NetworkSpec, _e: &EndpointSpec, _s: &SandboxSpec) -> Result<JoinInfo> {
+    async fn join(
+        &self,
+        _n: &NetworkSpec,
+        _e: &EndpointSpec,
+        _s: &SandboxSpec,
+    ) -> Result<JoinInfo> {
         Ok(JoinInfo::default())
     }
     async fn leave(&self, _n: &NetworkSpec, _e: &EndpointSpec, _s: &SandboxSpec) -> Result<()> {

@@ -20,8 +20,11 @@ use async_trait::async_trait;
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
+pub mod bridge;
 pub mod host;
 pub mod null;
+pub mod sandbox;
+pub mod sys;
 
 /// Errors a driver reports. The daemon maps them to HTTP statuses
 /// (InvalidArgument → 400, Conflict → 409, NotFound → 404, Kernel → 500).
@@ -163,8 +166,12 @@ pub trait Driver: Send + Sync {
         ep: &EndpointSpec,
         sandbox: &SandboxSpec,
     ) -> Result<JoinInfo>;
-    async fn leave(&self, net: &NetworkSpec, ep: &EndpointSpec, sandbox: &SandboxSpec)
-        -> Result<()>;
+    async fn leave(
+        &self,
+        net: &NetworkSpec,
+        ep: &EndpointSpec,
+        sandbox: &SandboxSpec,
+    ) -> Result<()>;
     async fn program_external_connectivity(
         &self,
         _net: &NetworkSpec,
