@@ -67,12 +67,18 @@ pub async fn add_interface(
             }
         }
     }
-    if addrs.iter().any(|a| a.is_ipv6()) {
-        // Best effort: the kernel may have IPv6 disabled in this namespace.
-        let key = format!("net/ipv6/conf/{dst_name}/accept_dad");
-        if let Err(e) = sys.sysctl_set(&sb, &key, "0").await {
-            tracing::debug!(error = %e, "accept_dad");
-        }
+    // Like Docker: an interface without IPv6 addresses gets IPv6 disabled
+    // (no stray link-local address or router solicitations); one with IPv6
+    // gets DAD off so its addresses work at once. Best effort: the kernel may
+    // have IPv6 off entirely.
+    let has_v6 = addrs.iter().any(|a| a.is_ipv6());
+    let (key, val) = if has_v6 {
+        (format!("net/ipv6/conf/{dst_name}/accept_dad"), "0")
+    } else {
+        (format!("net/ipv6/conf/{dst_name}/disable_ipv6"), "1")
+    };
+    if let Err(e) = sys.sysctl_set(&sb, &key, val).await {
+        tracing::debug!(error = %e, key, "sysctl in sandbox");
     }
     if let Some(m) = mac {
         sys.set_mac(&sb, dst_name, m).await?;
