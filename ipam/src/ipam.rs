@@ -101,7 +101,7 @@ impl Ipam {
         self.pools
             .get_mut(space)
             .insert(pool)
-            .map_err(|(_, existing)| IpamError::PoolOverlap {
+            .map_err(|existing| IpamError::PoolOverlap {
                 requested: subnet,
                 existing,
                 space,

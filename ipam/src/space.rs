@@ -140,11 +140,10 @@ impl Space {
             .map(|(_, pool)| pool)
     }
 
-    /// Adds a pool. Returns the pool back if it overlaps an existing one. O(log P).
-    pub(crate) fn insert(&mut self, pool: Pool) -> Result<(), (Pool, IpNetwork)> {
+    /// Adds a pool, or returns the subnet of the existing pool it overlaps. O(log P).
+    pub(crate) fn insert(&mut self, pool: Pool) -> Result<(), IpNetwork> {
         if let Some(existing) = self.overlapping(&pool.subnet()) {
-            let existing = existing.subnet();
-            return Err((pool, existing));
+            return Err(existing.subnet());
         }
         self.pools.insert(key_of(&pool.subnet()), pool);
         Ok(())
@@ -175,10 +174,10 @@ impl<'de> Deserialize<'de> for Space {
         let list = Vec::<Pool>::deserialize(d)?;
         let mut space = Space::default();
         for pool in list {
-            if let Err((pool, existing)) = space.insert(pool) {
+            let subnet = pool.subnet();
+            if let Err(existing) = space.insert(pool) {
                 return Err(serde::de::Error::custom(format!(
-                    "saved pool {} overlaps saved pool {existing}",
-                    pool.subnet()
+                    "saved pool {subnet} overlaps saved pool {existing}"
                 )));
             }
         }

@@ -649,3 +649,16 @@ fn corrupt_state_is_refused() {
     let bad_default = json.replace(r#""size":20"#, r#""size":8"#);
     assert!(serde_json::from_str::<Ipam>(&bad_default).is_err());
 }
+
+#[test]
+fn serialized_shape() {
+    let mut ipam = Ipam::with_default_pools(pools(&["base=10.20.0.0/16,size=24"]), vec![]);
+    let p = ipam
+        .request_pool(&PoolRequest::any(L).with_auto_gateway())
+        .unwrap();
+    ipam.request_address(&p, None).unwrap();
+    assert_eq!(
+        serde_json::to_string(&ipam).unwrap(),
+        r#"{"default_pools":{"local":[{"base":"10.20.0.0/16","size":24}],"global":[]},"pools":{"local":[{"subnet":"10.20.0.0/24","gateway":"10.20.0.1","allocated":["10.20.0.2"],"next":"10.20.0.3"}],"global":[]}}"#
+    );
+}
