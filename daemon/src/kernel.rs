@@ -1,63 +1,87 @@
 //! The controller's calls into the sandbox layer of `drivers` (namespaces, interfaces,
-//! routes), with driver errors turned into controller errors.
+//! routes), with kernel errors turned into controller errors. The `Sys` implementation
+//! is passed in by the wiring, so the controller never picks it.
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
+use drivers::sys::{Sys, SysError};
 use ipnetwork::IpNetwork;
 
 use crate::error::{Error, Result};
 
-pub async fn create_netns(path: &str) -> Result<()> {
-    drivers::sys::netns::create_netns(Path::new(path))
-        .await
-        .map_err(Error::from)
+fn k(e: SysError) -> Error {
+    Error::from(drivers::DriverError::from(e))
 }
 
-pub async fn delete_netns(path: &str) -> Result<()> {
-    drivers::sys::netns::delete_netns(Path::new(path))
-        .await
-        .map_err(Error::from)
+#[derive(Clone)]
+pub struct Kernel {
+    pub sys: Arc<dyn Sys>,
 }
 
-pub async fn add_interface(
-    netns: &str,
-    src: &str,
-    dst: &str,
-    mac: Option<&str>,
-    addrs: &[IpNetwork],
-) -> Result<()> {
-    drivers::sandbox::add_interface(Path::new(netns), src, dst, mac, addrs)
-        .await
-        .map_err(Error::from)
-}
+impl Kernel {
+    pub async fn create_netns(&self, path: &str) -> Result<()> {
+        drivers::sys::netns::create_netns(Path::new(path)).await.map_err(k)
+    }
 
-pub async fn remove_interface(netns: &str, name: &str) -> Result<()> {
-    drivers::sandbox::remove_interface(Path::new(netns), name)
-        .await
-        .map_err(Error::from)
-}
+    pub async fn delete_netns(&self, path: &str) -> Result<()> {
+        drivers::sys::netns::delete_netns(Path::new(path)).map_err(k)
+    }
 
-pub async fn add_route(netns: &str, dst: IpNetwork, via: Option<IpAddr>, dev: &str) -> Result<()> {
-    drivers::sandbox::add_route(Path::new(netns), dst, via, dev)
-        .await
-        .map_err(Error::from)
-}
+    pub async fn add_interface(
+        &self,
+        netns: &str,
+        src: &str,
+        dst: &str,
+        mac: Option<&str>,
+        addrs: &[IpNetwork],
+    ) -> Result<()> {
+        drivers::sandbox::add_interface(&*self.sys, Path::new(netns), src, dst, mac, addrs)
+            .await
+            .map_err(k)
+    }
 
-/// Replace the default routes (per family) with the given gateways and devices.
-pub async fn set_gateway(
-    netns: &str,
-    gw4: Option<(IpAddr, String)>,
-    gw6: Option<(IpAddr, String)>,
-) -> Result<()> {
-    drivers::sandbox::set_default_gateway(Path::new(netns), gw4.map(|g| g.0), gw6.map(|g| g.0))
-        .await
-        .map_err(Error::from)
-}
+    pub async fn remove_interface(&self, netns: &str, name: &str) -> Result<()> {
+        drivers::sandbox::remove_interface(&*self.sys, Path::new(netns), name)
+            .await
+            .map_err(k)
+    }
 
-pub async fn inspect(netns: &str) -> Result<serde_json::Value> {
-    let s = drivers::sandbox::inspect(Path::new(netns))
-        .await
-        .map_err(Error::from)?;
-    serde_json::to_value(s).map_err(|e| Error::internal(e.to_string()))
+    pub async fn add_route(
+        &self,
+        netns: &str,
+        dst: IpNetwork,
+        via: Option<IpAddr>,
+        dev: &str,
+    ) -> Result<()> {
+        drivers::sandbox::add_route(&*self.sys, Path::new(netns), dst, via, Some(dev))
+            .await
+            .map_err(k)
+    }
+
+    /// Make the default routes (per family) go through the given gateways; a family
+    /// without a gateway loses its default route.
+    pub async fn set_gateway(
+        &self,
+        netns: &str,
+        gw4: Option<IpAddr>,
+        gw6: Option<IpAddr>,
+    ) -> Result<()> {
+        let p = Path::new(netns);
+        drivers::sandbox::clear_default_gateway(&*self.sys, p, gw4.is_none(), gw6.is_none())
+            .await
+            .or_else(|e| if e.is_gone() { Ok(()) } else { Err(e) })
+            .map_err(k)?;
+        drivers::sandbox::set_default_gateway(&*self.sys, p, gw4, gw6)
+            .await
+            .map_err(k)
+    }
+
+    pub async fn inspect(&self, netns: &str) -> Result<serde_json::Value> {
+        let s = drivers::sandbox::inspect(&*self.sys, Path::new(netns))
+            .await
+            .map_err(k)?;
+        serde_json::to_value(s).map_err(|e| Error::internal(e.to_string()))
+    }
 }

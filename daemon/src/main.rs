@@ -41,6 +41,10 @@ struct Args {
     /// Log level (error, warn, info, debug, trace) or a tracing filter.
     #[arg(long, env = "NETD_LOG", default_value = "info")]
     log_level: String,
+    /// Serve published ports from the host with the userland proxy (like dockerd's
+    /// --userland-proxy); false uses hairpin NAT with route_localnet instead.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    userland_proxy: bool,
     /// Log format: text or json.
     #[arg(long, default_value = "text")]
     log_format: String,
@@ -103,7 +107,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     if pools.is_empty() {
-        pools = ipam::DefaultPool::docker_defaults();
+        pools = ipam::DefaultPool::docker_local();
     }
     let cfg = Config {
         data_root: args.data_root.clone(),
@@ -111,12 +115,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         default_pools: pools,
         default_bridge: args.default_bridge.clone(),
         create_default_bridge: !args.no_default_bridge,
+        userland_proxy: args.userland_proxy,
     };
     // Refuse early (before touching the store or the kernel) if another netd is live.
     let listener = bind_socket(&args.socket).await?;
     let store = Arc::new(RedbStore::open(&args.data_root)?);
-    let drivers = daemon::wiring::drivers(&args.nft_table).await?;
-    let ctl = Arc::new(Controller::new(cfg, store, drivers)?);
+    let wired = daemon::wiring::wire(&args.nft_table).await?;
+    let ctl = Arc::new(Controller::new(cfg, store, wired.drivers, wired.kernel)?);
     ctl.start().await?;
     tracing::info!(socket = %args.socket.display(), data_root = %args.data_root.display(), "netd ready");
 

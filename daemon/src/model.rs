@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubnetRec {
-    pub pool: String,
+    pub pool: ipam::PoolId,
     pub subnet: IpNetwork,
     pub ip_range: Option<IpNetwork>,
     pub gateway: Option<IpAddr>,
@@ -68,7 +68,7 @@ impl NetworkRec {
                     ip_range: s.ip_range,
                     gateway: s.gateway,
                     aux_addresses: s.aux.clone(),
-                    pool: s.pool.clone(),
+                    pool: s.pool.to_string(),
                 })
                 .collect(),
             ipv6: self.ipv6,

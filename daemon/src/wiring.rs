@@ -2,19 +2,39 @@
 
 use std::sync::Arc;
 
+use drivers::sys::real::RealSys;
+use drivers::sys::Sys;
 use drivers::Driver;
 
+use crate::kernel::Kernel;
+
+pub struct Wired {
+    pub drivers: Vec<Arc<dyn Driver>>,
+    pub kernel: Kernel,
+    pub bridge: Arc<drivers::bridge::BridgeDriver>,
+}
+
 /// The drivers netd serves: bridge (real netlink + nftables), host and null.
-pub async fn drivers(nft_table: &str) -> anyhow::Result<Vec<Arc<dyn Driver>>> {
-    let bridge = drivers::bridge::BridgeDriver::new(drivers::bridge::BridgeConfig {
-        nft_table: nft_table.to_string(),
-        ..Default::default()
+pub async fn wire(nft_table: &str) -> anyhow::Result<Wired> {
+    let sys: Arc<dyn Sys> = Arc::new(RealSys::new());
+    let bridge = Arc::new(drivers::bridge::BridgeDriver::new(
+        sys.clone(),
+        drivers::bridge::BridgeConfig {
+            table: nft_table.to_string(),
+            ..Default::default()
+        },
+    ));
+    bridge
+        .init()
+        .await
+        .map_err(|e| anyhow::anyhow!("setting up nftables table inet {nft_table}: {e}"))?;
+    Ok(Wired {
+        drivers: vec![
+            bridge.clone(),
+            Arc::new(drivers::host::HostDriver),
+            Arc::new(drivers::null::NullDriver),
+        ],
+        kernel: Kernel { sys },
+        bridge,
     })
-    .await
-    .map_err(|e| anyhow::anyhow!("bridge driver: {e}"))?;
-    Ok(vec![
-        Arc::new(bridge),
-        Arc::new(drivers::host::HostDriver),
-        Arc::new(drivers::null::NullDriver),
-    ])
 }

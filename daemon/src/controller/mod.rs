@@ -36,6 +36,8 @@ pub struct Config {
     pub default_bridge: String,
     /// Whether to create the default `bridge` network.
     pub create_default_bridge: bool,
+    /// Serve published ports from the host itself with the userland proxy.
+    pub userland_proxy: bool,
 }
 
 /// Everything netd knows; mirrored in the store.
@@ -51,7 +53,13 @@ pub struct Controller {
     pub(crate) state: Mutex<State>,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) drivers: BTreeMap<&'static str, Arc<dyn Driver>>,
+    pub(crate) kernel: crate::kernel::Kernel,
     pub cfg: Config,
+    /// The userland proxy (None with `--userland-proxy=false`).
+    pub(crate) proxy: Option<proxy::Proxy>,
+    pub(crate) userland_proxy: bool,
+    /// Running proxies per endpoint id.
+    pub(crate) proxies: std::sync::Mutex<std::collections::HashMap<String, Vec<proxy::ProxyHandle>>>,
 }
 
 /// A new 64-hex-character id, like Docker's.
@@ -128,6 +136,7 @@ impl Controller {
         cfg: Config,
         store: Arc<dyn Store>,
         drivers: Vec<Arc<dyn Driver>>,
+        kernel: crate::kernel::Kernel,
     ) -> Result<Self> {
         let snap = store.load()?;
         let decode = |kind: Kind| -> Result<Vec<(String, Vec<u8>)>> {
@@ -144,7 +153,7 @@ impl Controller {
             networks: BTreeMap::new(),
             endpoints: BTreeMap::new(),
             sandboxes: BTreeMap::new(),
-            ipam: ipam::Ipam::new(cfg.default_pools.clone()),
+            ipam: ipam::Ipam::with_default_pools(cfg.default_pools.clone(), ipam::DefaultPool::docker_global()),
         };
         for (k, v) in decode(Kind::Network)? {
             state.networks.insert(k.clone(), parse(&k, &v)?);
@@ -159,11 +168,23 @@ impl Controller {
             state.ipam = parse("ipam", v)?;
         }
         let drivers = drivers.into_iter().map(|d| (d.name(), d)).collect();
+        let proxy = if cfg.userland_proxy {
+            Some(
+                proxy::Proxy::new(proxy::ProxyConfig::default())
+                    .map_err(|e| Error::internal(format!("userland proxy: {e}")))?,
+            )
+        } else {
+            None
+        };
         Ok(Controller {
             state: Mutex::new(state),
             store,
             drivers,
+            kernel,
+            userland_proxy: cfg.userland_proxy,
             cfg,
+            proxy,
+            proxies: Default::default(),
         })
     }
 
@@ -221,6 +242,12 @@ impl Controller {
             let d = self.driver(&n.driver)?;
             if let Err(e) = d.create_network(&n.spec()).await {
                 tracing::error!(network = %n.id, error = %e, "re-creating network at start-up failed");
+            }
+        }
+        let eps: Vec<EndpointRec> = self.state.lock().await.endpoints.values().cloned().collect();
+        for ep in eps {
+            if let Err(e) = self.rearm_port_proxies(&ep) {
+                tracing::error!(endpoint = %ep.id, error = %e, "re-arming port proxies failed");
             }
         }
         Ok(())

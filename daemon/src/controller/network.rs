@@ -62,7 +62,7 @@ pub(crate) fn pool_request(cfg: &rest::IpamConfig, v6_default: bool) -> Result<i
         subnet,
         ip_range,
         gateway,
-        aux,
+        aux_addresses: aux,
         v6,
         auto_gateway: true,
     })
@@ -121,13 +121,14 @@ impl Controller {
                             requests.push(pool_request(&Default::default(), true)?);
                         }
                         for r in requests {
-                            let info = st.ipam.request_pool(r).map_err(ipam_err)?;
+                            let id = st.ipam.request_pool(&r).map_err(ipam_err)?;
+                            let info = st.ipam.pool_info(&id).map_err(ipam_err)?;
                             subnets.push(SubnetRec {
-                                pool: info.id.clone(),
+                                pool: id,
                                 subnet: info.subnet,
                                 ip_range: info.ip_range,
                                 gateway: info.gateway,
-                                aux: info.aux.clone(),
+                                aux: info.aux_addresses.clone(),
                             });
                         }
                     } else if !requests.is_empty() {

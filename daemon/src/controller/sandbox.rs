@@ -11,7 +11,6 @@ use plugin_api::rest;
 use super::network::ipam_err;
 use super::{check_name, new_id, Controller, State, Txn};
 use crate::error::{Error, Result};
-use crate::kernel;
 use crate::model::{EndpointRec, NetworkRec, SandboxRec};
 
 /// The host's own network namespace, for sandboxes on the `host` network.
@@ -142,7 +141,7 @@ impl Controller {
                     t.sandbox(&sb);
                     t.commit(&*ctl.store)?;
                     if owns {
-                        if let Err(e) = kernel::create_netns(&netns_path).await {
+                        if let Err(e) = ctl.kernel.create_netns(&netns_path).await {
                             let mut t = Txn::new();
                             t.del_sandbox(&id);
                             t.commit(&*ctl.store)?;
@@ -176,7 +175,7 @@ impl Controller {
             (sandbox_rest(&st, s), s.netns_path.clone())
         };
         if kernel_view {
-            out.kernel = Some(match kernel::inspect(&path).await {
+            out.kernel = Some(match self.kernel.inspect(&path).await {
                 Ok(v) => v,
                 Err(e) => serde_json::json!({ "error": e.message }),
             });
@@ -215,7 +214,7 @@ impl Controller {
             }
         }
         if sb.owns_netns {
-            if let Err(e) = kernel::delete_netns(&sb.netns_path).await {
+            if let Err(e) = self.kernel.delete_netns(&sb.netns_path).await {
                 first_err.get_or_insert(e);
             }
         }
@@ -344,9 +343,13 @@ impl Controller {
         let mut t = Txn::new();
         t.endpoint(&ep).sandbox(&sb2).ipam(&st.ipam);
         t.commit(&*self.store)?;
-        let res = self
-            .build_endpoint(&*driver, &net, &mut ep, &sb, &ifname, &opts)
-            .await;
+        let res = match self.allocate_ports(st, &ep, &opts.ports) {
+            Ok(reserved) => {
+                self.build_endpoint(&*driver, &net, &mut ep, &sb, &ifname, reserved)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         if let Err(e) = res {
             let _ = self.teardown_endpoint_kernel(&*driver, &net, &ep, &sb).await;
             release_addresses(st, &net, &ep);
@@ -372,7 +375,7 @@ impl Controller {
         ep: &mut EndpointRec,
         sb: &SandboxRec,
         ifname: &str,
-        opts: &ConnectOpts,
+        reserved: Vec<super::ports::Reserved>,
     ) -> Result<()> {
         let nspec = net.spec();
         let info = driver.create_endpoint(&nspec, &ep.spec()).await?;
@@ -389,20 +392,19 @@ impl Controller {
         ep.gateway4 = join.gateway4;
         ep.gateway6 = join.gateway6;
         if let Some(src) = &info.container_ifname {
-            kernel::add_interface(&sb.netns_path, src, ifname, ep.mac.as_deref(), &ep.addresses)
+            self.kernel.add_interface(&sb.netns_path, src, ifname, ep.mac.as_deref(), &ep.addresses)
                 .await?;
             ep.ifname = Some(ifname.to_string());
             for (dst, via) in &join.static_routes {
-                kernel::add_route(&sb.netns_path, *dst, *via, ifname).await?;
+                self.kernel.add_route(&sb.netns_path, *dst, *via, ifname).await?;
             }
         }
-        if !opts.ports.is_empty() {
-            let bindings = self.allocate_ports(net, ep, &opts.ports).await?;
+        if !reserved.is_empty() {
+            ep.ports = reserved.iter().map(|r| r.binding.clone()).collect();
             driver
-                .program_external_connectivity(&nspec, &ep.spec(), &bindings)
+                .program_external_connectivity(&nspec, &ep.spec(), &ep.ports)
                 .await?;
-            ep.ports = bindings;
-            self.start_port_proxies(ep).await?;
+            self.start_port_proxies(ep, reserved)?;
         }
         Ok(())
     }
@@ -417,7 +419,7 @@ impl Controller {
     ) -> Result<()> {
         let nspec = net.spec();
         let mut first = None;
-        self.stop_port_proxies(ep).await;
+        self.stop_port_proxies(ep);
         if let Err(e) = driver
             .revoke_external_connectivity(&nspec, &ep.spec(), &ep.ports)
             .await
@@ -433,7 +435,7 @@ impl Controller {
         }
         if let Some(ifn) = &ep.ifname {
             if !ep.external_join {
-                if let Err(e) = kernel::remove_interface(&sb.netns_path, ifn).await {
+                if let Err(e) = self.kernel.remove_interface(&sb.netns_path, ifn).await {
                     first.get_or_insert(e);
                 }
             }
@@ -468,7 +470,6 @@ impl Controller {
             tracing::warn!(endpoint = %ep.id, error = %e, "endpoint teardown incomplete");
         }
         release_addresses(st, &net, &ep);
-        self.release_ports(&ep).await;
         st.endpoints.remove(ep_id);
         let mut t = Txn::new();
         t.del_endpoint(ep_id).ipam(&st.ipam);
@@ -504,7 +505,7 @@ impl Controller {
         if eps.is_empty() {
             return Ok(());
         }
-        kernel::set_gateway(&sb.netns_path, gw4, gw6).await
+        self.kernel.set_gateway(&sb.netns_path, gw4.map(|g| g.0), gw6.map(|g| g.0)).await
     }
 }
 
