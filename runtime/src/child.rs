@@ -92,15 +92,12 @@ unsafe fn run_op(op: &Op, args: &ExecArgs) -> Result<(), c_int> {
             *flags,
             opt_ptr(data).cast(),
         )),
-        Op::Either { first, fallback } => match run_op(first, args) {
-            Ok(()) => Ok(()),
-            Err(_) => {
-                for op in fallback {
-                    run_op(op, args)?;
-                }
-                Ok(())
+        Op::Either { first, fallback } => {
+            if first.iter().try_for_each(|op| run_op(op, args)).is_ok() {
+                return Ok(());
             }
-        },
+            fallback.iter().try_for_each(|op| run_op(op, args))
+        }
         Op::Mkdir { path, mode } => match check(libc::mkdir(path.as_ptr(), *mode)) {
             Err(libc::EEXIST) => Ok(()),
             r => r,

@@ -45,8 +45,9 @@ pub(crate) enum Op {
         flags: c_ulong,
         data: Option<CString>,
     },
-    /// Run `first`; if it fails, run every op of `fallback` instead.
-    Either { first: Box<Op>, fallback: Vec<Op> },
+    /// Run the ops of `first`; if one fails, run every op of `fallback` instead
+    /// (an empty fallback makes `first` optional).
+    Either { first: Vec<Op>, fallback: Vec<Op> },
     /// `mkdir(path, mode)`; EEXIST is fine.
     Mkdir { path: CString, mode: mode_t },
     /// `mknod(path, S_IFCHR | mode, dev)`.
@@ -296,12 +297,21 @@ pub(crate) fn container_plan(i: &ContainerInput<'_>) -> Result<Plan> {
         )?,
         format!("mount proc on {}", proc_.display()),
     );
-    for p in ["/proc/sys", "/proc/sysrq-trigger"] {
-        let t = inside(root, p);
-        for op in bind_ro(&t, &t)? {
-            push(op, format!("read-only {p}"));
-        }
+    // Like Docker: the container may not change kernel-wide settings. /proc/sys/net
+    // is per network namespace, but it is read-only too (set sysctls from outside).
+    let t = inside(root, "/proc/sys");
+    for op in bind_ro(&t, &t)? {
+        push(op, "read-only /proc/sys".into());
     }
+    // Absent on kernels without CONFIG_MAGIC_SYSRQ, hence optional.
+    let t = inside(root, "/proc/sysrq-trigger");
+    push(
+        Op::Either {
+            first: bind_ro(&t, &t)?,
+            fallback: vec![],
+        },
+        "read-only /proc/sysrq-trigger".into(),
+    );
 
     let dev = inside(root, "/dev");
     push(
@@ -380,13 +390,13 @@ pub(crate) fn container_plan(i: &ContainerInput<'_>) -> Result<Plan> {
     let ro = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     push(
         Op::Either {
-            first: Box::new(mount(
+            first: vec![mount(
                 Some(Path::new("sysfs")),
                 &sys,
                 Some("sysfs"),
                 ro,
                 None,
-            )?),
+            )?],
             fallback: bind_ro(Path::new("/sys"), &sys)?,
         },
         format!("mount sysfs on {}", sys.display()),
@@ -526,7 +536,10 @@ mod tests {
             &p,
             |o| matches!(o, Op::Mount { target, .. } if target.to_bytes() == b"/r/etc/resolv.conf"),
         );
-        let sys = index(&p, |o| matches!(o, Op::Either { .. }));
+        let sys = index(
+            &p,
+            |o| matches!(o, Op::Either { fallback, .. } if !fallback.is_empty()),
+        );
         let pivot = index(&p, |o| matches!(o, Op::PivotRoot { .. }));
         let host = index(&p, |o| matches!(o, Op::Sethostname(_)));
         let chdir = index(
