@@ -357,3 +357,118 @@ pub fn in_netns(path: &str, line: &str) -> Result<String> {
 pub fn in_netns_ok(path: &str, line: &str) -> bool {
     in_netns(path, line).is_ok()
 }
+
+/// Run `f` on a fresh thread inside the network namespace at `path`.
+pub fn in_ns_thread<T: Send + 'static>(
+    path: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<Result<T>> {
+    let path = path.to_string();
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).with_context(|| format!("open {path}"))?;
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .with_context(|| format!("setns {path}"))?;
+        Ok(f())
+    })
+}
+
+/// Can a TCP client in `client_ns` exchange data both ways with a server on
+/// `server_ip:port` in `server_ns`? Bounded to a few seconds.
+pub fn tcp_talks(server_ns: &str, server_ip: &str, client_ns: &str) -> bool {
+    use std::io::{Read, Write};
+    let port = 20000 + (rand_u16() % 20000);
+    let addr: std::net::SocketAddr = format!("{server_ip}:{port}")
+        .replace("::", "[::]")
+        .parse()
+        .unwrap_or_else(|_| {
+            if server_ip.contains(':') {
+                format!("[{server_ip}]:{port}").parse().unwrap()
+            } else {
+                format!("{server_ip}:{port}").parse().unwrap()
+            }
+        });
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let server = in_ns_thread(server_ns, move || -> std::io::Result<bool> {
+        let l = std::net::TcpListener::bind(addr)?;
+        l.set_nonblocking(true)?;
+        let _ = ready_tx.send(());
+        let deadline = Instant::now() + Duration::from_secs(4);
+        loop {
+            match l.accept() {
+                Ok((mut s, _)) => {
+                    s.set_nonblocking(false)?;
+                    s.set_read_timeout(Some(Duration::from_secs(3)))?;
+                    let mut b = [0u8; 4];
+                    s.read_exact(&mut b)?;
+                    if &b != b"ping" {
+                        return Ok(false);
+                    }
+                    s.write_all(b"pong")?;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if Instant::now() > deadline {
+                        return Ok(false);
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    });
+    if ready_rx.recv_timeout(Duration::from_secs(5)).is_err() {
+        let _ = server.join();
+        return false;
+    }
+    let client = in_ns_thread(client_ns, move || -> std::io::Result<bool> {
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(3)))?;
+        s.write_all(b"ping")?;
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b)?;
+        Ok(&b == b"pong")
+    });
+    let c = matches!(client.join(), Ok(Ok(Ok(true))));
+    let s = matches!(server.join(), Ok(Ok(Ok(true))));
+    c && s
+}
+
+pub fn rand_u16() -> u16 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    ((t ^ n.wrapping_mul(2654435761) ^ std::process::id().wrapping_mul(40503)) % 65521) as u16
+}
+
+/// Names of all links in the host namespace.
+pub fn host_links() -> Vec<String> {
+    sh("ip -o link show")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .collect()
+}
+
+/// Number of rules and set/map elements in an nftables table (family, name).
+pub fn nft_counts(family: &str, table: &str) -> (usize, usize) {
+    let Ok(out) = sh(&format!("nft -j list table {family} {table}")) else {
+        return (0, 0);
+    };
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    let mut rules = 0;
+    let mut elems = 0;
+    for o in v["nftables"].as_array().into_iter().flatten() {
+        if o.get("rule").is_some() {
+            rules += 1;
+        }
+        for k in ["set", "map"] {
+            if let Some(s) = o.get(k) {
+                elems += s["elem"].as_array().map(|a| a.len()).unwrap_or(0);
+            }
+        }
+    }
+    (rules, elems)
+}

@@ -166,6 +166,8 @@ impl Controller {
         }
         if let Some(v) = snap.get(&Kind::Meta).and_then(|m| m.get("ipam")) {
             state.ipam = parse("ipam", v)?;
+            // The flags of this start win over the pools saved with the state.
+            state.ipam.set_default_pools(ipam::AddressSpace::Local, cfg.default_pools.clone());
         }
         let drivers = drivers.into_iter().map(|d| (d.name(), d)).collect();
         let proxy = if cfg.userland_proxy {
