@@ -3,7 +3,7 @@
 //! mode uses an in-process upstream on loopback to fill the cache once.
 //!
 //! ```text
-//! cargo run --release -p resolver --example bench -- [local|cached|serve] [secs] [clients]
+//! cargo run --release -p resolver --example bench -- [local|cached|handler|serve] [secs] [clients]
 //! ```
 //! `serve` only serves (UDP+TCP on 127.0.0.1:5353 unless BENCH_ADDR is set) so an external
 //! tool such as dnsperf can drive it; it prints the resolver's counters every 5 s.
@@ -92,7 +92,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let upstream = (mode == "cached").then(spawn_upstream);
+    let upstream = (mode == "cached" || mode == "serve").then(spawn_upstream);
     let resolver = Resolver::new(ResolverConfig::default());
     resolver.set_table(table(upstream));
     let bind: SocketAddr = if mode == "serve" {
@@ -112,11 +112,41 @@ fn main() {
     let addr = server.udp_addr();
 
     if mode == "serve" {
-        eprintln!("serving sandbox 'sb' on {addr} (udp+tcp); names c0..c199, svc0..svc19");
+        eprintln!(
+            "serving sandbox 'sb' on {addr} (udp+tcp); names c0..c199, svc0..svc19; \
+             other names go to an in-process loopback upstream (A 192.0.2.1, TTL 3600)"
+        );
         loop {
             std::thread::sleep(Duration::from_secs(5));
             eprintln!("{:?}", resolver.stats());
         }
+    }
+
+    if mode == "handler" {
+        // In-process cost of one local answer: parse, lookup, encode (no sockets).
+        let packets: Vec<Vec<u8>> = (0..200)
+            .map(|i| query(i as u16, &format!("c{i}.")))
+            .collect();
+        let rt1 = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let n = 1_000_000;
+        let t = Instant::now();
+        rt1.block_on(async {
+            for i in 0..n {
+                let p = &packets[i % packets.len()];
+                let out = resolver
+                    .handle_packet("sb", p, resolver::Transport::Udp)
+                    .await;
+                assert!(out.is_some());
+            }
+        });
+        let el = t.elapsed();
+        eprintln!(
+            "handler: {n} local answers in {el:?}: {:?} per query",
+            el / n as u32
+        );
+        return;
     }
 
     let names: Arc<Vec<String>> = Arc::new(if mode == "cached" {
