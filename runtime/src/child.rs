@@ -56,13 +56,20 @@ unsafe fn run_op(op: &Op, args: &ExecArgs) -> Result<(), c_int> {
     let check = |r: c_int| if r == -1 { Err(errno()) } else { Ok(()) };
     match op {
         Op::ResetSignals => {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = libc::SIG_DFL;
-            libc::sigemptyset(&mut sa.sa_mask);
+            // Raw rt_sigaction: glibc's wrapper refuses its reserved signals (32, 33),
+            // which may still be ignored in the parent and would stay so across exec.
+            // An all-zero kernel `struct sigaction` means SIG_DFL, no flags, empty mask
+            // whatever the architecture's field order.
+            let dfl = [0u64; 4];
             for sig in 1..=libc::SIGRTMAX() {
                 if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                    // Fails harmlessly for the signals glibc reserves.
-                    libc::sigaction(sig, &sa, ptr::null_mut());
+                    libc::syscall(
+                        libc::SYS_rt_sigaction,
+                        sig,
+                        dfl.as_ptr(),
+                        ptr::null_mut::<u64>(),
+                        8usize,
+                    );
                 }
             }
             let mut set: libc::sigset_t = std::mem::zeroed();

@@ -27,7 +27,8 @@ fn container_sees_its_own_world() {
                   echo ls=$(ls / | tr '\\n' ' '); mount; \
                   echo hi > /tmp/f && echo tmp=$(cat /tmp/f); \
                   touch /sys/x 2>/dev/null || echo sys=ro; \
-                  ls /dev | tr '\\n' ' '; echo; echo cwd=$(pwd)";
+                  ls /dev | tr '\\n' ' '; echo; echo cwd=$(pwd); \
+                  echo fds=$(ls /proc/self/fd | tr '\\n' ' ')";
     let (status, out) = run(|stdio| {
         let mut s = spec(root.path(), script, stdio);
         s.hostname = "box1".into();
@@ -73,6 +74,21 @@ fn container_sees_its_own_world() {
         assert!(dev.contains(&d), "missing /dev/{d}: {dev:?}");
     }
     assert!(out.contains("cwd=/tmp\n"), "{out}");
+    // No daemon fd leaks in (3 is ls's own directory fd); signals start clean even
+    // though the test harness ignores SIGPIPE.
+    assert!(out.contains("fds=0 1 2 3\n"), "{out}");
+    let (st, out) = run(|stdio| {
+        let mut s = spec(root.path(), "", stdio);
+        s.argv = ["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]
+            .map(String::from)
+            .to_vec();
+        s
+    });
+    assert_eq!(st, ExitStatus::Exited(0), "{out}");
+    assert_eq!(
+        out,
+        "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+    );
     // Nothing of the container's mount tree shows up on the host.
     let root_path = root.path().to_str().unwrap();
     assert!(
