@@ -8,6 +8,7 @@
 //! - [`wiring`]: picks the real driver implementations.
 
 pub mod api;
+pub mod background;
 pub mod controller;
 pub mod error;
 pub mod kernel;

@@ -123,6 +123,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let wired = daemon::wiring::wire(&args.nft_table).await?;
     let ctl = Arc::new(Controller::new(cfg, store, wired.drivers, wired.kernel)?);
     ctl.start().await?;
+    let _docker_sync =
+        daemon::background::spawn_docker_sync(wired.bridge.clone(), std::time::Duration::from_secs(2));
     tracing::info!(socket = %args.socket.display(), data_root = %args.data_root.display(), "netd ready");
 
     let app = daemon::api::router(ctl.clone());
