@@ -64,7 +64,9 @@ impl fmt::Display for ExitStatus {
 /// A child process of the caller, tracked through a pidfd.
 ///
 /// Dropping it does not kill or reap the process: the owner must `wait` (or
-/// `wait_async`) for it, or it stays a zombie until the caller exits.
+/// `wait_async`) for it, or it stays a zombie until the caller exits. The caller must
+/// not set SIGCHLD to SIG_IGN (children would be auto-reaped and `wait` would fail
+/// with ECHILD), nor reap with `waitpid(-1)` behind our back.
 #[derive(Debug)]
 pub struct Process {
     pid: i32,

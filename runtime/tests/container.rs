@@ -258,21 +258,28 @@ fn exec_in_enters_every_namespace() {
 }
 
 #[cfg(feature = "tokio")]
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_async_on_pidfd() {
     if !is_root() {
         return;
     }
-    let root = busybox_rootfs();
-    let c = runtime::spawn(spec(
-        root.path(),
-        "sleep 0.2; exit 5",
-        runtime::Stdio::null().unwrap(),
-    ))
+    // As the daemon would: build and spawn on the blocking pool, await exit on the pidfd.
+    let c = tokio::task::spawn_blocking(|| {
+        let root = busybox_rootfs();
+        let c = runtime::spawn(spec(
+            root.path(),
+            "sleep 0.2; exit 5",
+            runtime::Stdio::null().unwrap(),
+        ));
+        (root, c)
+    })
+    .await
     .unwrap();
+    let (_root, c) = (c.0, c.1.unwrap());
     let st = tokio::time::timeout(std::time::Duration::from_secs(10), c.wait_async())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(st, ExitStatus::Exited(5));
+    assert_eq!(c.wait_async().await.unwrap(), st);
 }
