@@ -60,10 +60,17 @@ fn main() -> ExitCode {
     rt.block_on(run(args, status, listen_fd))
 }
 
+/// Worker threads: `NETD_PROXY_THREADS`, else the CPU count capped at 4.
 fn worker_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get().min(4))
-        .unwrap_or(2)
+    env_usize("NETD_PROXY_THREADS").unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get().min(4))
+            .unwrap_or(2)
+    })
+}
+
+fn env_usize(name: &str) -> Option<usize> {
+    std::env::var(name).ok()?.parse().ok().filter(|n| *n > 0)
 }
 
 async fn run(
@@ -103,6 +110,7 @@ fn start(
     let target = args.target()?;
     let config = ProxyConfig {
         udp_idle_timeout: std::time::Duration::from_secs(DOCKER_UDP_TIMEOUT_SECS),
+        pipe_size: env_usize("NETD_PROXY_PIPE_SIZE").or(ProxyConfig::default().pipe_size),
         ..ProxyConfig::default()
     };
     let proxy = Proxy::new(config)?;
