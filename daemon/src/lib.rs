@@ -10,6 +10,7 @@
 pub mod api;
 pub mod background;
 pub mod controller;
+pub mod dns;
 pub mod error;
 pub mod kernel;
 pub mod model;

@@ -45,9 +45,25 @@ struct Args {
     /// --userland-proxy); false uses hairpin NAT with route_localnet instead.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     userland_proxy: bool,
+    /// Upstream DNS servers for names the embedded DNS does not know (repeatable);
+    /// default: the host's /etc/resolv.conf.
+    /// `IP` or `IP:PORT`.
+    #[arg(long = "dns", value_parser = parse_upstream)]
+    dns: Vec<std::net::SocketAddr>,
+    /// Serve the embedded DNS at 127.0.0.11 in sandboxes on user-defined bridge networks.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    embedded_dns: bool,
     /// Log format: text or json.
     #[arg(long, default_value = "text")]
     log_format: String,
+}
+
+fn parse_upstream(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Ok(std::net::SocketAddr::new(ip, 53));
+    }
+    s.parse()
+        .map_err(|e| format!("invalid DNS server {s:?} (IP or IP:PORT): {e}"))
 }
 
 fn init_logging(a: &Args) -> anyhow::Result<()> {
@@ -121,7 +137,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let listener = bind_socket(&args.socket).await?;
     let store = Arc::new(RedbStore::open(&args.data_root)?);
     let wired = daemon::wiring::wire(&args.nft_table).await?;
-    let ctl = Arc::new(Controller::new(cfg, store, wired.drivers, wired.kernel)?);
+    let sys = wired.kernel.sys.clone();
+    let mut ctl = Controller::new(cfg, store, wired.drivers, wired.kernel)?;
+    if args.embedded_dns {
+        let upstreams: Vec<std::net::SocketAddr> = if args.dns.is_empty() {
+            resolver::parse_resolv_conf(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+                .nameservers
+        } else {
+            args.dns.clone()
+        };
+        let r = resolver::Resolver::new(resolver::ResolverConfig {
+            upstreams,
+            ..Default::default()
+        });
+        ctl.set_dns(Arc::new(daemon::dns::Dns::new(r, sys)));
+    }
+    let ctl = Arc::new(ctl);
     ctl.start().await?;
     let _docker_sync =
         daemon::background::spawn_docker_sync(wired.bridge.clone(), std::time::Duration::from_secs(2));

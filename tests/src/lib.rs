@@ -5,6 +5,8 @@
 //! other and beside a real netd. Everything a helper creates is removed in `Drop`, also
 //! when the test fails.
 
+pub mod stubdns;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -54,6 +54,8 @@ pub struct Controller {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) drivers: BTreeMap<&'static str, Arc<dyn Driver>>,
     pub(crate) kernel: crate::kernel::Kernel,
+    /// The embedded DNS (None when disabled).
+    pub(crate) dns: Option<Arc<crate::dns::Dns>>,
     pub cfg: Config,
     /// The userland proxy (None with `--userland-proxy=false`).
     pub(crate) proxy: Option<proxy::Proxy>,
@@ -183,11 +185,30 @@ impl Controller {
             store,
             drivers,
             kernel,
+            dns: None,
             userland_proxy: cfg.userland_proxy,
             cfg,
             proxy,
             proxies: Default::default(),
         })
+    }
+
+    /// Turn on the embedded DNS (before the controller is shared).
+    pub fn set_dns(&mut self, dns: Arc<crate::dns::Dns>) {
+        self.dns = Some(dns);
+    }
+
+    pub fn dns(&self) -> Option<&Arc<crate::dns::Dns>> {
+        self.dns.as_ref()
+    }
+
+    /// Rewrite a sandbox's hosts/resolv.conf/hostname after it changed.
+    pub(crate) fn sandbox_changed(&self, st: &State, sid: &str) {
+        if let Some(sb) = st.sandboxes.get(sid) {
+            if let Err(e) = crate::dns::write_sandbox_files(&self.cfg.exec_root, st, sb, self.dns.as_deref()) {
+                tracing::warn!(sandbox = %sid, error = %e, "writing sandbox files");
+            }
+        }
     }
 
     pub(crate) fn driver(&self, name: &str) -> Result<Arc<dyn Driver>> {
@@ -252,6 +273,13 @@ impl Controller {
                 tracing::error!(endpoint = %ep.id, error = %e, "re-arming port proxies failed");
             }
         }
+        if let Some(d) = &self.dns {
+            let st = self.state.lock().await;
+            d.sync(&st).await;
+            for id in st.sandboxes.keys() {
+                self.sandbox_changed(&st, id);
+            }
+        }
         Ok(())
     }
 
@@ -266,7 +294,12 @@ impl Controller {
         let mut guard = self.state.lock().await;
         let backup = guard.clone();
         match op(&mut guard, self).await {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                if let Some(d) = &self.dns {
+                    d.sync(&guard).await;
+                }
+                Ok(v)
+            }
             Err(e) => {
                 *guard = backup;
                 Err(e)

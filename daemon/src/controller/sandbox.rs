@@ -149,6 +149,7 @@ impl Controller {
                         }
                     }
                     st.sandboxes.insert(id.clone(), sb);
+                    ctl.sandbox_changed(st, &id);
                     for (net, opts) in conns {
                         if let Err(e) = ctl.connect_locked(st, &net, &id, opts).await {
                             let _ = ctl.delete_sandbox_locked(st, &id).await;
@@ -219,6 +220,7 @@ impl Controller {
             }
         }
         st.sandboxes.remove(id);
+        let _ = std::fs::remove_dir_all(crate::dns::sandbox_dir(&self.cfg.exec_root, id));
         let mut t = Txn::new();
         t.del_sandbox(id);
         t.commit(&*self.store)?;
@@ -490,6 +492,7 @@ impl Controller {
     /// The first endpoint (in join order) that offers a gateway provides the default
     /// route, per address family, like libnetwork's gateway endpoint.
     pub(crate) async fn update_gateway(&self, st: &State, sid: &str) -> Result<()> {
+        self.sandbox_changed(st, sid);
         let sb = &st.sandboxes[sid];
         if !sb.owns_netns && sb.owner == "docker" || sb.netns_path == HOST_NETNS {
             return Ok(());

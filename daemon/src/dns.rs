@@ -1,0 +1,271 @@
+//! Embedded DNS wiring and per-sandbox files (`resolv.conf`, `hosts`).
+//!
+//! Design (like Docker's, explained): inside each sandbox's namespace netd binds a UDP
+//! and a TCP socket on 127.0.0.11 at *random* ports and installs a tiny nftables table
+//! (`ip netd_dns`, nat output hook) that DNATs 127.0.0.11:53 to them. Containers thus
+//! keep port 53 free for their own servers (binding 0.0.0.0:53 in the container works),
+//! while queries to 127.0.0.11:53 reach netd. Conntrack undoes the DNAT on replies, so
+//! the client sees 127.0.0.11:53 answer. The sockets belong to the sandbox's namespace
+//! but are served by the daemon's one tokio runtime ([`resolver::Resolver`]); every
+//! socket carries its sandbox id, since all queries arrive from 127.0.0.1.
+//!
+//! Names are scoped to the networks a sandbox is on: the resolver's table is rebuilt
+//! from the controller's state after every change and swapped whole.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use drivers::sys::{Ns, Sys};
+use resolver::{Resolver, SandboxServer, Table};
+
+use crate::controller::{State, HOST_NETNS};
+use crate::error::{Error, Result};
+use crate::model::SandboxRec;
+
+/// Name of the per-sandbox nftables table that DNATs 127.0.0.11:53.
+pub const DNS_TABLE: &str = "netd_dns";
+pub const DNS_ADDR: &str = "127.0.0.11";
+
+pub struct Dns {
+    pub resolver: Resolver,
+    sys: Arc<dyn Sys>,
+    servers: Mutex<HashMap<String, SandboxServer>>,
+    /// Search domains and options copied from the host's resolv.conf.
+    host_search: Vec<String>,
+}
+
+/// Does this sandbox get the embedded DNS? Sandboxes of netd's own runtime and of CNI
+/// on a user-defined bridge network do; Docker keeps its own DNS for its containers,
+/// host-network sandboxes use the host's resolv.conf and `none` has none.
+pub fn wants_dns(st: &State, sb: &SandboxRec) -> bool {
+    sb.owner != "docker"
+        && sb.netns_path != HOST_NETNS
+        && sb.endpoints.iter().any(|e| {
+            st.endpoints
+                .get(e)
+                .and_then(|e| st.networks.get(&e.network_id))
+                .is_some_and(|n| n.driver == "bridge" && n.name != "bridge")
+        })
+}
+
+fn dnat_batch(udp_port: u16, tcp_port: u16) -> Vec<u8> {
+    let rule = |proto: &str, port: u16| {
+        serde_json::json!({"add": {"rule": {
+            "family": "ip", "table": DNS_TABLE, "chain": "output",
+            "expr": [
+                {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": DNS_ADDR}},
+                {"match": {"op": "==", "left": {"payload": {"protocol": proto, "field": "dport"}}, "right": 53}},
+                {"dnat": {"addr": DNS_ADDR, "port": port}}
+            ]
+        }}})
+    };
+    let table = serde_json::json!({"table": {"family": "ip", "name": DNS_TABLE}});
+    let v = serde_json::json!({"nftables": [
+        {"add": table.clone()},
+        {"delete": table.clone()},
+        {"add": table},
+        {"add": {"chain": {"family": "ip", "table": DNS_TABLE, "name": "output",
+                 "type": "nat", "hook": "output", "prio": -100, "policy": "accept"}}},
+        rule("udp", udp_port),
+        rule("tcp", tcp_port),
+    ]});
+    serde_json::to_vec(&v).expect("json")
+}
+
+impl Dns {
+    pub fn new(resolver: Resolver, sys: Arc<dyn Sys>) -> Self {
+        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let rc = resolver::parse_resolv_conf(&host);
+        Dns {
+            resolver,
+            sys,
+            servers: Mutex::new(HashMap::new()),
+            host_search: rc.search,
+        }
+    }
+
+    /// Rebuild the name table from the state and make the listeners match it.
+    pub async fn sync(&self, st: &State) {
+        self.resolver.set_table(build_table(st));
+        let want: Vec<&SandboxRec> = st.sandboxes.values().filter(|s| wants_dns(st, s)).collect();
+        let armed: Vec<String> = self.servers.lock().unwrap().keys().cloned().collect();
+        for id in armed {
+            if !want.iter().any(|s| s.id == id) {
+                self.servers.lock().unwrap().remove(&id);
+            }
+        }
+        for sb in want {
+            if self.servers.lock().unwrap().contains_key(&sb.id) {
+                continue;
+            }
+            match self.arm(sb).await {
+                Ok(s) => {
+                    self.servers.lock().unwrap().insert(sb.id.clone(), s);
+                }
+                Err(e) => tracing::error!(sandbox = %sb.id, error = %e, "embedded DNS not available"),
+            }
+        }
+    }
+
+    pub fn is_armed(&self, sandbox_id: &str) -> bool {
+        self.servers.lock().unwrap().contains_key(sandbox_id)
+    }
+
+    /// Bind the sockets inside the sandbox, DNAT port 53 to them, serve.
+    async fn arm(&self, sb: &SandboxRec) -> Result<SandboxServer> {
+        let ns = Ns::path(&sb.netns_path);
+        // Adopted namespaces (CNI) may have loopback down.
+        let _ = self.sys.set_up(&ns, "lo", true).await;
+        let (udp, tcp) = drivers::sys::netns::run_in_netns(Path::new(&sb.netns_path), || {
+            let udp = std::net::UdpSocket::bind((DNS_ADDR, 0))?;
+            let tcp = std::net::TcpListener::bind((DNS_ADDR, 0))?;
+            Ok::<_, std::io::Error>((udp, tcp))
+        })
+        .await
+        .map_err(|e| Error::internal(format!("entering {}: {e}", sb.netns_path)))?
+        .map_err(|e| Error::internal(format!("binding DNS sockets in {}: {e}", sb.netns_path)))?;
+        let (up, tp) = (udp.local_addr().map_err(io)?.port(), tcp.local_addr().map_err(io)?.port());
+        drivers::sys::nft::apply_json(Some(Path::new(&sb.netns_path)), &dnat_batch(up, tp))
+            .await
+            .map_err(|e| Error::internal(format!("DNS DNAT rules: {e}")))?;
+        let server = self
+            .resolver
+            .serve_sandbox(sb.id.clone(), udp, tcp)
+            .map_err(|e| Error::internal(format!("DNS listeners: {e}")))?;
+        tracing::debug!(sandbox = %sb.id, udp = up, tcp = tp, "embedded DNS armed");
+        Ok(server)
+    }
+
+    /// The search domains for sandbox resolv.conf files.
+    pub fn search(&self) -> &[String] {
+        &self.host_search
+    }
+}
+
+fn io(e: std::io::Error) -> Error {
+    Error::internal(e.to_string())
+}
+
+/// The resolver's table: every endpoint with addresses on a user-defined bridge
+/// network, and each sandbox's scope (its networks) and own upstreams (`--dns`).
+pub fn build_table(st: &State) -> Table {
+    let mut b = Table::builder();
+    for ep in st.endpoints.values() {
+        let Some(net) = st.networks.get(&ep.network_id) else { continue };
+        if net.driver != "bridge" || net.name == "bridge" {
+            continue;
+        }
+        let Some(sb) = ep.sandbox_id.as_ref().and_then(|s| st.sandboxes.get(s)) else {
+            continue;
+        };
+        let addrs: Vec<IpAddr> = ep.addresses.iter().map(|a| a.ip()).collect();
+        let short = if sb.owner == "netd" { &sb.id[..12] } else { "" };
+        b.add_endpoint(&net.id, &net.name, &sb.name, &ep.aliases, short, &addrs);
+        let subnets: Vec<resolver::Subnet> = net
+            .subnets
+            .iter()
+            .filter_map(|s| resolver::Subnet::new(s.subnet.network(), s.subnet.prefix()).ok())
+            .collect();
+        b.set_network_subnets(&net.id, &net.name, &subnets);
+    }
+    for sb in st.sandboxes.values() {
+        let nets: Vec<String> = sb
+            .endpoints
+            .iter()
+            .filter_map(|e| st.endpoints.get(e).map(|e| e.network_id.clone()))
+            .collect();
+        let ups: Vec<SocketAddr> = sb
+            .dns
+            .iter()
+            .filter_map(|d| d.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
+            .collect();
+        b.set_sandbox_scope(&sb.id, &nets, &ups);
+    }
+    b.build()
+}
+
+/// Per-sandbox files under `<exec_root>/sandboxes/<id>/`.
+pub fn sandbox_dir(exec_root: &Path, id: &str) -> PathBuf {
+    exec_root.join("sandboxes").join(id)
+}
+
+/// Write `hosts`, `resolv.conf` and `hostname` for a sandbox (atomically, by rename).
+pub fn write_sandbox_files(
+    exec_root: &Path,
+    st: &State,
+    sb: &SandboxRec,
+    dns: Option<&Dns>,
+) -> std::io::Result<PathBuf> {
+    let dir = sandbox_dir(exec_root, &sb.id);
+    std::fs::create_dir_all(&dir)?;
+    let hostname = sb.hostname.clone().unwrap_or_else(|| sb.name.clone());
+    let mut hosts = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+         fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+    );
+    for e in sb.endpoints.iter().filter_map(|e| st.endpoints.get(e)) {
+        for a in &e.addresses {
+            let mut names = vec![hostname.clone()];
+            if sb.name != hostname {
+                names.push(sb.name.clone());
+            }
+            hosts.push_str(&format!("{}\t{}\n", a.ip(), names.join(" ")));
+        }
+    }
+    let host_rc = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolv = if sb.netns_path == HOST_NETNS {
+        host_rc
+    } else if sb.endpoints.is_empty()
+        || sb.endpoints.iter().all(|e| {
+            st.endpoints
+                .get(e)
+                .and_then(|e| st.networks.get(&e.network_id))
+                .is_some_and(|n| n.driver == "null")
+        })
+    {
+        // `none`: no nameserver at all.
+        String::from("# netd: this sandbox has no network\n")
+    } else if wants_dns(st, sb) && dns.is_some() {
+        let mut s = String::from("# Generated by netd: the embedded DNS server answers container names\n");
+        s.push_str(&format!("nameserver {DNS_ADDR}\n"));
+        let search = dns.map(|d| d.search().to_vec()).unwrap_or_default();
+        if !search.is_empty() {
+            s.push_str(&format!("search {}\n", search.join(" ")));
+        }
+        s.push_str("options ndots:0\n");
+        s
+    } else {
+        // Default bridge (no embedded DNS, like Docker): the sandbox's --dns or the host's
+        // non-loopback nameservers.
+        let rc = resolver::parse_resolv_conf(&host_rc);
+        let mut s = String::from("# Generated by netd\n");
+        let servers: Vec<String> = if sb.dns.is_empty() {
+            rc.nameservers
+                .iter()
+                .filter(|n| !n.ip().is_loopback())
+                .map(|n| n.ip().to_string())
+                .collect()
+        } else {
+            sb.dns.clone()
+        };
+        for n in servers {
+            s.push_str(&format!("nameserver {n}\n"));
+        }
+        if !rc.search.is_empty() {
+            s.push_str(&format!("search {}\n", rc.search.join(" ")));
+        }
+        s
+    };
+    for (name, content) in [
+        ("hosts", hosts),
+        ("resolv.conf", resolv),
+        ("hostname", format!("{hostname}\n")),
+    ] {
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, content)?;
+        std::fs::rename(&tmp, dir.join(name))?;
+    }
+    Ok(dir)
+}
