@@ -5,13 +5,46 @@
 //!   (create/delete network, create/delete endpoint, join/leave, program/revoke
 //!   external connectivity) but with typed arguments.
 //! - [`null`] and [`host`]: the trivial drivers (loopback only; the host's namespace).
-//! - `bridge`: Linux bridge + veth pairs, NAT and isolation in nftables.
-//! - `sys`: the only module that talks to the kernel (netlink, nft, sysctl, netns).
+//! - [`bridge`]: Linux bridge + veth pairs, NAT and isolation in nftables.
+//! - [`sandbox`]: operations inside a sandbox's netns (libnetwork's "osl").
+//! - [`sys`]: the only module that talks to the kernel (netlink, nft, sysctl, netns).
 //!   Driver logic reaches the kernel only through it.
 //!
 //! The daemon owns the state and the store; drivers are told what to build and
 //! are expected to be idempotent where it is cheap (creating what exists, deleting
 //! what is gone), because reconciliation replays them.
+//!
+//! # API summary (what the daemon calls)
+//!
+//! ```text
+//! // kernel facade, created once and shared
+//! let sys: Arc<dyn Sys> = Arc::new(sys::real::RealSys::new());
+//!
+//! // namespaces (all on dedicated std threads, never a tokio worker)
+//! sys::ensure_netns_dir(Path::new("/run/netd/netns"))?;        // once, makes it a shared mount
+//! sys::create_netns(&path).await?;                             // unshare + bind mount, lo up
+//! sys::delete_netns(&path)?;                                   // umount(MNT_DETACH) + unlink, idempotent
+//! // adopting a namespace = just pass its path (SandboxKey, CNI_NETNS, /proc/PID/ns/net)
+//!
+//! // bridge driver
+//! let br = BridgeDriver::new(sys.clone(), BridgeConfig::default()); // table "inet netd"
+//! br.init().await?;                                  // base table/sets/chains/rules, idempotent
+//! br.validate_network(&net)?; br.create_network(&net).await?;
+//! let info = br.create_endpoint(&net, &ep).await?;   // veth vnd<8>/vnc<8>, MAC
+//! let join = br.join(&net, &ep, &sandbox).await?;    // gateways (None for internal)
+//! br.docker_coexistence_sync(&bridges).await?;       // DOCKER-USER accept rules, periodic
+//! br.leave(..); br.delete_endpoint(..); br.delete_network(..);
+//!
+//! // inside the sandbox
+//! sandbox::add_interface(&*sys, &netns, "vnc…", "eth0", info.mac.as_deref(), &ep.addresses).await?;
+//! sandbox::set_default_gateway(&*sys, &netns, join.gateway4, join.gateway6).await?;
+//! sandbox::add_route(&*sys, &netns, dst, via, dev).await?;
+//! sandbox::remove_interface(&*sys, &netns, "eth0").await?;   // idempotent; veth peer goes too
+//! let state = sandbox::inspect(&*sys, &netns).await?;        // Serialize
+//!
+//! // nft elsewhere (e.g. inside a sandbox for the resolver's DNAT)
+//! sys.nft_apply(&Ns::path(&netns), &batch).await?;           // nsenter --net=PATH nft -j -f -
+//! ```
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

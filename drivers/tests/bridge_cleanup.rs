@@ -42,7 +42,10 @@ async fn teardown_leaves_nothing_and_rules_do_not_grow() {
                 &t,
                 &n,
                 &format!("e{i}{j}"),
-                &[&format!("10.50.{i}.{}/24", j + 2), &format!("fd00:50:{i}::{}/64", j + 2)],
+                &[
+                    &format!("10.50.{i}.{}/24", j + 2),
+                    &format!("fd00:50:{i}::{}/64", j + 2),
+                ],
                 &sb,
                 "eth0",
                 true,
@@ -50,7 +53,11 @@ async fn teardown_leaves_nothing_and_rules_do_not_grow() {
             .await;
             attached.push((n.clone(), ep, sb));
         }
-        assert_eq!(t.rule_count().await, base_rules, "rules must not grow with networks/endpoints");
+        assert_eq!(
+            t.rule_count().await,
+            base_rules,
+            "rules must not grow with networks/endpoints"
+        );
         nets.push(n);
     }
     let full = t.set_elements().await;
@@ -67,9 +74,16 @@ async fn teardown_leaves_nothing_and_rules_do_not_grow() {
     // Disconnect: remove the sandbox interface, leave, delete the endpoint,
     // delete the namespace. Each step is idempotent.
     for (n, ep, sb) in &attached {
-        let sbs = drivers::SandboxSpec { id: "x".into(), netns_path: sb.display().to_string() };
-        sandbox::remove_interface(t.sys.as_ref(), sb, "eth0").await.unwrap();
-        sandbox::remove_interface(t.sys.as_ref(), sb, "eth0").await.unwrap();
+        let sbs = drivers::SandboxSpec {
+            id: "x".into(),
+            netns_path: sb.display().to_string(),
+        };
+        sandbox::remove_interface(t.sys.as_ref(), sb, "eth0")
+            .await
+            .unwrap();
+        sandbox::remove_interface(t.sys.as_ref(), sb, "eth0")
+            .await
+            .unwrap();
         t.driver.leave(n, ep, &sbs).await.unwrap();
         t.driver.delete_endpoint(n, ep).await.unwrap();
         t.driver.delete_endpoint(n, ep).await.unwrap();
@@ -77,7 +91,11 @@ async fn teardown_leaves_nothing_and_rules_do_not_grow() {
         drivers::sys::delete_netns(sb).unwrap();
         assert!(!sb.exists());
     }
-    assert_eq!(t.host_links().await.len(), links_before.len() + 3, "only bridges remain");
+    assert_eq!(
+        t.host_links().await.len(),
+        links_before.len() + 3,
+        "only bridges remain"
+    );
     for n in &nets {
         t.driver.delete_network(n).await.unwrap();
         t.driver.delete_network(n).await.unwrap();
@@ -102,26 +120,52 @@ fn ipt(t: &TestHost, args: &[&str]) -> String {
     let mut a = vec!["iptables-nft"];
     a.extend_from_slice(args);
     let o = t.host_cmd(&a);
-    assert!(o.status.success(), "iptables-nft {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "iptables-nft {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_user_coexistence() {
     require_root!();
-    if std::process::Command::new("iptables-nft").arg("--version").output().is_err() {
+    if std::process::Command::new("iptables-nft")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("SKIPPED: iptables-nft not installed");
         return;
     }
     let t = TestHost::new("docker").await;
     // Without DOCKER-USER the sync does nothing.
-    let rep = t.driver.docker_coexistence_sync(&["x".into()]).await.unwrap();
+    let rep = t
+        .driver
+        .docker_coexistence_sync(&["x".into()])
+        .await
+        .unwrap();
     assert!(rep.families.is_empty() && rep.inserted.is_empty());
 
     // What dockerd sets up (iptables-nft): FORWARD policy DROP and a
     // DOCKER-USER chain with a RETURN, plus a user rule of its own.
     ipt(&t, &["-N", "DOCKER-USER"]);
-    ipt(&t, &["-A", "DOCKER-USER", "-s", "203.0.113.0/24", "-m", "comment", "--comment", "user", "-j", "DROP"]);
+    ipt(
+        &t,
+        &[
+            "-A",
+            "DOCKER-USER",
+            "-s",
+            "203.0.113.0/24",
+            "-m",
+            "comment",
+            "--comment",
+            "user",
+            "-j",
+            "DROP",
+        ],
+    );
     ipt(&t, &["-A", "DOCKER-USER", "-j", "RETURN"]);
     ipt(&t, &["-A", "FORWARD", "-j", "DOCKER-USER"]);
     ipt(&t, &["-P", "FORWARD", "DROP"]);
@@ -137,48 +181,101 @@ async fn docker_user_coexistence() {
     // iptables still understands the chain (dockerd keeps working), and it
     // now starts with our two rules.
     let rules = ipt(&t, &["-S", "DOCKER-USER"]);
-    let ours: Vec<_> = rules.lines().filter(|l| l.contains(&format!("{}:{br}", t.table))).collect();
+    let ours: Vec<_> = rules
+        .lines()
+        .filter(|l| l.contains(&format!("{}:{br}", t.table)))
+        .collect();
     assert_eq!(ours.len(), 2, "{rules}");
-    assert!(rules.lines().nth(1).unwrap().contains(&br), "inserted first: {rules}");
+    assert!(
+        rules.lines().nth(1).unwrap().contains(&br),
+        "inserted first: {rules}"
+    );
     assert!(rules.contains("--comment user"), "user rule kept: {rules}");
 
     // Bridged traffic passes Docker's DROP policy (br_netfilter is on here).
     let e2 = echo_server(&s2, ip("0.0.0.0"));
-    assert!(tcp_ok(&s1, ip("10.60.0.3"), e2.port), "s1 -> s2 beside Docker");
+    assert!(
+        tcp_ok(&s1, ip("10.60.0.3"), e2.port),
+        "s1 -> s2 beside Docker"
+    );
     // So does traffic to the outside through the host (forwarded, NATed).
     let out = t.netns("outside").await;
     let (ho, oo) = (brname("ho"), brname("oo"));
     let h = Ns::Host;
     t.sys.create_veth(&h, &ho, &oo, None).await.unwrap();
-    t.sys.add_addr(&h, &ho, "192.168.251.1/30".parse().unwrap()).await.unwrap();
-    t.sys.set_up(&h, &ho, true).await.unwrap();
-    sandbox::add_interface(t.sys.as_ref(), &out, &oo, "eth0", None, &["192.168.251.2/30".parse().unwrap()])
+    t.sys
+        .add_addr(&h, &ho, "192.168.251.1/30".parse().unwrap())
         .await
         .unwrap();
+    t.sys.set_up(&h, &ho, true).await.unwrap();
+    sandbox::add_interface(
+        t.sys.as_ref(),
+        &out,
+        &oo,
+        "eth0",
+        None,
+        &["192.168.251.2/30".parse().unwrap()],
+    )
+    .await
+    .unwrap();
     let eo = echo_server(&out, ip("0.0.0.0"));
-    assert!(tcp_ok(&s1, ip("192.168.251.2"), eo.port), "s1 -> outside beside Docker");
+    assert!(
+        tcp_ok(&s1, ip("192.168.251.2"), eo.port),
+        "s1 -> outside beside Docker"
+    );
 
     // A periodic sync with nothing changed does nothing; a lost rule is
     // restored.
-    let rep = t.driver.docker_coexistence_sync(&[br.clone()]).await.unwrap();
+    let rep = t
+        .driver
+        .docker_coexistence_sync(std::slice::from_ref(&br))
+        .await
+        .unwrap();
     assert_eq!(rep.families, vec!["ip".to_string()]);
     assert!(rep.inserted.is_empty() && rep.deleted_rules == 0, "{rep:?}");
-    ipt(&t, &["-D", "DOCKER-USER", "-i", &br, "-m", "comment", "--comment", &format!("{}:{br}", t.table), "-j", "ACCEPT"]);
-    let rep = t.driver.docker_coexistence_sync(&[br.clone()]).await.unwrap();
+    ipt(
+        &t,
+        &[
+            "-D",
+            "DOCKER-USER",
+            "-i",
+            &br,
+            "-m",
+            "comment",
+            "--comment",
+            &format!("{}:{br}", t.table),
+            "-j",
+            "ACCEPT",
+        ],
+    );
+    let rep = t
+        .driver
+        .docker_coexistence_sync(std::slice::from_ref(&br))
+        .await
+        .unwrap();
     assert_eq!(rep.inserted, vec![format!("ip:{br}")]);
     assert_eq!(rep.deleted_rules, 1);
 
     // Control: without our DOCKER-USER rules, Docker's DROP policy wins.
     t.driver.docker_coexistence_sync(&[]).await.unwrap();
-    assert!(!tcp_ok(&s1, ip("10.60.0.3"), e2.port), "Docker's FORWARD DROP without our rules");
-    t.driver.docker_coexistence_sync(&[br.clone()]).await.unwrap();
+    assert!(
+        !tcp_ok(&s1, ip("10.60.0.3"), e2.port),
+        "Docker's FORWARD DROP without our rules"
+    );
+    t.driver
+        .docker_coexistence_sync(std::slice::from_ref(&br))
+        .await
+        .unwrap();
     assert!(tcp_ok(&s1, ip("10.60.0.3"), e2.port), "restored");
 
     // Deleting the network removes exactly our rules.
     t.driver.delete_network(&n).await.unwrap();
     let rules = ipt(&t, &["-S", "DOCKER-USER"]);
     assert!(!rules.contains(&br), "{rules}");
-    assert!(rules.contains("--comment user") && rules.contains("-j RETURN"), "{rules}");
+    assert!(
+        rules.contains("--comment user") && rules.contains("-j RETURN"),
+        "{rules}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,7 +304,12 @@ async fn netns_create_delete_and_adopt() {
     let proc_path = std::path::PathBuf::from(format!("/proc/{}/ns/net", child.id()));
     let st = sandbox::inspect(t.sys.as_ref(), &proc_path).await.unwrap();
     assert_eq!(st.interfaces.len(), 1);
-    assert_eq!(sandbox::next_ifname(t.sys.as_ref(), &proc_path, "eth").await.unwrap(), "eth0");
+    assert_eq!(
+        sandbox::next_ifname(t.sys.as_ref(), &proc_path, "eth")
+            .await
+            .unwrap(),
+        "eth0"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

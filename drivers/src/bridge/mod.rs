@@ -348,40 +348,39 @@ impl Driver for BridgeDriver {
         let o = parse_bridge_options(spec)?;
         let fw = network_fw(spec, &o);
         let table = self.cfg.table.clone();
+        if o.bridge_name == "docker0" {
+            return Err(DriverError::Conflict(
+                "docker0 belongs to Docker; choose another bridge name".into(),
+            ));
+        }
         let created = {
             let _g = self.ensure_init().await?;
-            let created = match self.build_bridge(spec, &o).await {
+            let pre_existing = self
+                .sys
+                .get_link(&Ns::Host, &o.bridge_name)
+                .await?
+                .is_some();
+            let built = async {
+                let created = self.build_bridge(spec, &o).await?;
+                self.sys
+                    .nft_apply(&Ns::Host, &rules::add_network(&table, &fw))
+                    .await?;
+                Ok::<bool, DriverError>(created)
+            };
+            match built.await {
                 Ok(c) => c,
                 Err(e) => {
-                    // We may have created it before failing.
-                    if self
+                    // Roll back: elements (idempotent) and a bridge we made.
+                    let _ = self
                         .sys
-                        .get_link(&Ns::Host, &o.bridge_name)
-                        .await
-                        .ok()
-                        .flatten()
-                        .is_some()
-                    {
-                        tracing::warn!(bridge = %o.bridge_name, error = %e, "create_network failed; bridge left for delete_network or reuse");
+                        .nft_apply(&Ns::Host, &rules::remove_network(&table, &fw))
+                        .await;
+                    if !pre_existing {
+                        let _ = self.sys.delete_link(&Ns::Host, &o.bridge_name).await;
                     }
                     return Err(e);
                 }
-            };
-            if let Err(e) = self
-                .sys
-                .nft_apply(&Ns::Host, &rules::add_network(&table, &fw))
-                .await
-            {
-                let _ = self
-                    .sys
-                    .nft_apply(&Ns::Host, &rules::remove_network(&table, &fw))
-                    .await;
-                if created {
-                    let _ = self.sys.delete_link(&Ns::Host, &o.bridge_name).await;
-                }
-                return Err(e.into());
             }
-            created
         };
         tracing::info!(network = %spec.name, bridge = %o.bridge_name, created, "bridge network ready");
         self.sync_docker_best_effort().await;

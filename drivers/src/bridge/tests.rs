@@ -98,6 +98,21 @@ async fn create_network_rolls_back_bridge_when_firewall_fails() {
 }
 
 #[tokio::test]
+async fn create_network_rolls_back_bridge_when_address_fails() {
+    let (sys, d) = driver();
+    sys.fail_on("add_addr host br-abcdef012345 fd07");
+    assert!(d.create_network(&net(false)).await.is_err());
+    assert!(sys.link_names(&Ns::Host).is_empty());
+    let mut n = net(false);
+    n.options
+        .insert(options::OPT_BRIDGE_NAME.into(), "docker0".into());
+    assert!(matches!(
+        d.create_network(&n).await,
+        Err(DriverError::Conflict(_))
+    ));
+}
+
+#[tokio::test]
 async fn endpoint_lifecycle_and_rollback() {
     let (sys, d) = driver();
     let n = net(false);
