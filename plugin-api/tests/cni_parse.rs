@@ -93,7 +93,8 @@ fn version_errors() {
 #[test]
 fn env_errors_are_code_4() {
     let base = call("ADD", conf("1.1.0"));
-    let cases: Vec<(&str, Box<dyn Fn(&mut CniCall)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut CniCall)>;
+    let cases: Vec<(&str, Mutation)> = vec![
         ("unknown command", Box::new(|c| c.command = "ATTACH".into())),
         ("missing container id", Box::new(|c| c.container_id = None)),
         (
@@ -402,7 +403,7 @@ fn runtime_config_and_precedence() {
         p.conf.runtime_config.dns.as_ref().unwrap().searches,
         ["corp"]
     );
-    assert_eq!(p.conf.capabilities["portMappings"], true);
+    assert!(p.conf.capabilities["portMappings"]);
     assert_eq!(
         p.requested_ips(),
         ["10.88.0.9".parse::<std::net::IpAddr>().unwrap()]

@@ -113,7 +113,7 @@ fn check(rt: &tokio::runtime::Runtime, app: &axum::Router, path: &str, body: Vec
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 20_000, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 30_000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn every_route_answers_json(route in prop::sample::select(ROUTES), body in body()) {
