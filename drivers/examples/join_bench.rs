@@ -190,7 +190,10 @@ async fn main() {
             .map(|a| a.len())
             .sum();
         let links = sys.list_links(&Ns::Host).await.unwrap().len();
-        println!("N={n:4} existing endpoints | attach: {} | detach: {} | nft rules {rules}, set elements {elems}, host links {links}", stats(&mut att), stats(&mut det));
+        let fds = std::fs::read_dir("/proc/self/fd")
+            .map(|d| d.count())
+            .unwrap_or(0);
+        println!("N={n:4} existing endpoints | attach: {} | detach: {} | nft rules {rules}, set elements {elems}, host links {links}, open fds {fds}", stats(&mut att), stats(&mut det));
         let mean = |v: &[Duration]| {
             v.iter().map(|d| d.as_secs_f64() * 1000.0).sum::<f64>() / v.len() as f64
         };

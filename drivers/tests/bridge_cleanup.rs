@@ -312,4 +312,55 @@ async fn netns_create_delete_and_adopt() {
     );
     let _ = child.kill();
     let _ = child.wait();
+
+    // nft inside a sandbox namespace: the table exists there only.
+    let ns = Ns::path(&q);
+    t.sys
+        .nft_apply(&ns, &drivers::bridge::rules::base_ruleset("sbx"))
+        .await
+        .unwrap();
+    assert!(t
+        .sys
+        .nft_list(&ns, &["list", "table", "inet", "sbx"])
+        .await
+        .unwrap()
+        .is_some());
+    assert!(t
+        .sys
+        .nft_list(&Ns::Host, &["list", "table", "inet", "sbx"])
+        .await
+        .unwrap()
+        .is_none());
+    // nft's own error text comes back in the error.
+    let bad: nftables::schema::Nftables = serde_json::from_value(serde_json::json!({"nftables": [
+        {"add": {"element": {"family": "inet", "table": "sbx", "name": "nosuchset", "elem": ["x"]}}}
+    ]}))
+    .unwrap();
+    let err = t.sys.nft_apply(&ns, &bad).await.unwrap_err().to_string();
+    assert!(err.contains("No such file or directory"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn netns_dir_is_a_shared_mount() {
+    require_root!();
+    let dir = std::env::temp_dir().join(format!("netd-drv-nsdir-{}", std::process::id()));
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = drivers::sys::delete_netns(&self.0.join("n1"));
+            while nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH).is_ok() {}
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _g = Unmount(dir.clone());
+    drivers::sys::ensure_netns_dir(&dir).unwrap();
+    drivers::sys::ensure_netns_dir(&dir).unwrap();
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(dir.to_str().unwrap()))
+        .expect("dir is a mount point");
+    assert!(line.contains("shared:"), "{line}");
+    drivers::sys::create_netns(&dir.join("n1")).await.unwrap();
+    drivers::sys::delete_netns(&dir.join("n1")).unwrap();
 }
