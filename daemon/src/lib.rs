@@ -11,6 +11,7 @@ pub mod api;
 pub mod background;
 pub mod controller;
 pub mod dns;
+pub mod docker;
 pub mod error;
 pub mod kernel;
 pub mod model;

@@ -53,6 +53,9 @@ struct Args {
     /// Serve the embedded DNS at 127.0.0.11 in sandboxes on user-defined bridge networks.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     embedded_dns: bool,
+    /// Socket of the Docker network-driver and IPAM plugin ("" to disable).
+    #[arg(long, default_value = "/run/docker/plugins/netd.sock")]
+    docker_plugin_socket: String,
     /// Log format: text or json.
     #[arg(long, default_value = "text")]
     log_format: String,
@@ -158,6 +161,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         daemon::background::spawn_docker_sync(wired.bridge.clone(), std::time::Duration::from_secs(2));
     tracing::info!(socket = %args.socket.display(), data_root = %args.data_root.display(), "netd ready");
 
+    // Docker's plugin API on its discovery socket.
+    let plugin_task = if args.docker_plugin_socket.is_empty() {
+        None
+    } else {
+        let path = PathBuf::from(&args.docker_plugin_socket);
+        let l = bind_socket(&path).await?;
+        let backend: Arc<dyn plugin_api::docker::DockerBackend> =
+            Arc::new(daemon::docker::DockerPlugin::new(ctl.clone()));
+        let app = plugin_api::docker::router(backend);
+        tracing::info!(socket = %path.display(), "Docker plugin API ready");
+        Some((path, tokio::spawn(async move { axum::serve(l, app).await })))
+    };
     let app = daemon::api::router(ctl.clone());
     let shutdown = async {
         use tokio::signal::unix::{signal, SignalKind};
@@ -173,5 +188,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown)
         .await?;
     let _ = std::fs::remove_file(&args.socket);
+    if let Some((path, task)) = plugin_task {
+        task.abort();
+        let _ = std::fs::remove_file(path);
+    }
     Ok(())
 }

@@ -30,6 +30,9 @@ pub struct NetworkRec {
     /// "netd", "docker" or "cni".
     pub owner: String,
     pub created: String,
+    /// Addresses are allocated by the caller's IPAM (Docker), not by netd for this network.
+    #[serde(default)]
+    pub external_ipam: bool,
 }
 
 impl NetworkRec {

@@ -143,6 +143,8 @@ impl Daemon {
             .arg(&self.default_bridge)
             .arg("--default-address-pool")
             .arg(&self.pool)
+            .arg("--docker-plugin-socket")
+            .arg(self.dir.path().join("plugin.sock"))
             .arg("--log-level")
             .arg("debug")
             .args(self.extra.iter().filter(|a| *a != "--default-bridge-on"))

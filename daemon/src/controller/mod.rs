@@ -6,6 +6,7 @@
 //! operation atomic with respect to the others. Each operation starts from a snapshot
 //! of the state and restores it if anything fails, so memory, store and kernel agree.
 
+mod external;
 mod network;
 mod ports;
 mod sandbox;
@@ -22,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::model::{EndpointRec, NetworkRec, SandboxRec};
 use crate::store::{Kind, Store};
 
+pub use external::{ExternalJoin, ExternalNetwork};
 pub use sandbox::{ConnectOpts, HOST_NETNS};
 pub use txn::Txn;
 

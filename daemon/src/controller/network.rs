@@ -148,6 +148,7 @@ impl Controller {
                         labels: req.labels.clone(),
                         owner,
                         created: now_rfc3339(),
+                        external_ipam: false,
                     };
                     let spec = rec.spec();
                     driver.validate_network(&spec)?;

@@ -560,6 +560,9 @@ pub(crate) fn allocate_addresses(
 }
 
 pub(crate) fn release_addresses(st: &mut State, net: &NetworkRec, ep: &EndpointRec) {
+    if net.external_ipam {
+        return;
+    }
     for a in &ep.addresses {
         if let Some(s) = net.subnets.iter().find(|s| s.subnet.contains(a.ip())) {
             if let Err(e) = st.ipam.release_address(&s.pool, a.ip()) {
