@@ -125,7 +125,7 @@ async fn target_reset_is_propagated_and_connection_closed() {
     let target = l.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((s, _)) = l.accept().await {
-            let _ = s.set_linger(Some(std::time::Duration::ZERO));
+            let _ = socket2::SockRef::from(&s).set_linger(Some(std::time::Duration::ZERO));
             drop(s);
         }
     });
@@ -139,4 +139,36 @@ async fn target_reset_is_propagated_and_connection_closed() {
         assert!(r.is_err() || buf.is_empty(), "got {r:?}");
     }
     assert!(eventually(2, || h.stats().tcp_connections_active == 0).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transparent_flag_falls_back_for_loopback_clients() {
+    // IP_TRANSPARENT cannot apply to a loopback source; the dial must still succeed.
+    let proxy = Proxy::new(ProxyConfig {
+        transparent: true,
+        ..ProxyConfig::default()
+    })
+    .unwrap();
+    let h = add_tcp(&proxy, tcp_echo().await);
+    let data = pattern(9, 70_000);
+    assert!(within(10, echo_roundtrip(h.local_addr(), data.clone())).await == data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_listener_relays_to_ipv4_target() {
+    // docker publishes `[::]:p` for IPv4-only containers through the proxy.
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("SKIP: no IPv6 loopback");
+        return;
+    }
+    let proxy = Proxy::new(ProxyConfig::default()).unwrap();
+    let h = proxy
+        .add(ProxySpec {
+            proto: Proto::Tcp,
+            listen: "[::1]:0".parse().unwrap(),
+            target: tcp_echo().await,
+        })
+        .unwrap();
+    let data = pattern(13, 50_000);
+    assert!(within(10, echo_roundtrip(h.local_addr(), data.clone())).await == data);
 }
