@@ -51,6 +51,7 @@ pub fn router(ctl: Ctl) -> Router {
         .route("/sandboxes", get(list_sandboxes).post(create_sandbox))
         .route("/sandboxes/{id}", get(inspect_sandbox).delete(delete_sandbox))
         .route("/endpoints", get(list_endpoints))
+        .route("/cni", post(cni))
         .fallback(|| async { Error::not_found("no such API route") })
         .with_state(ctl)
 }
@@ -126,6 +127,39 @@ async fn inspect_sandbox(
 async fn delete_sandbox(State(c): State<Ctl>, Path(id): Path<String>) -> Result<StatusCode, Error> {
     c.delete_sandbox(&id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `netd-cni` forwards its environment and stdin here. Errors carry a CNI code.
+async fn cni(State(c): State<Ctl>, b: Bytes) -> Response {
+    let call: rest::CniCall = match body("CNI", &b) {
+        Ok(c) => c,
+        Err(e) => return cni_error(e, Some(6)),
+    };
+    match crate::cni::handle(&c, call).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => cni_error(e, None),
+    }
+}
+
+/// An error for netd-cni: the message plus the CNI code (from the error kind unless given).
+pub fn cni_error(e: Error, code: Option<u32>) -> Response {
+    use crate::error::Kind;
+    let code = code.unwrap_or(match e.kind {
+        Kind::BadRequest => 7,
+        Kind::Conflict => 11,
+        Kind::NotFound => 7,
+        Kind::Unavailable => 11,
+        Kind::Internal => 999,
+    });
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        Json(rest::ErrorBody {
+            message: e.message,
+            cni_code: Some(code),
+        }),
+    )
+        .into_response()
 }
 
 async fn list_endpoints(State(c): State<Ctl>) -> Json<Vec<rest::Endpoint>> {

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod background;
+pub mod cni;
 pub mod controller;
 pub mod dns;
 pub mod docker;

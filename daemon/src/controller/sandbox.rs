@@ -75,6 +75,18 @@ impl Controller {
     }
 
     pub async fn create_sandbox(&self, req: rest::SandboxCreate) -> Result<rest::Sandbox> {
+        self.create_sandbox_owned(req, "netd", None).await
+    }
+
+    /// Create a sandbox on behalf of a face (`owner` "netd", "cni", "docker"); CNI
+    /// sandboxes remember their container id so DEL/CHECK/GC can find them.
+    pub async fn create_sandbox_owned(
+        &self,
+        req: rest::SandboxCreate,
+        owner: &str,
+        cni_container_id: Option<String>,
+    ) -> Result<rest::Sandbox> {
+        let owner = owner.to_string();
         let id = new_id();
         let name = req.name.clone().unwrap_or_else(|| id[..12].to_string());
         check_name("sandbox", &name)?;
@@ -132,8 +144,8 @@ impl Controller {
                         hostname: req.hostname.clone(),
                         dns: req.dns.clone(),
                         endpoints: vec![],
-                        owner: "netd".into(),
-                        cni_container_id: None,
+                        owner: owner.clone(),
+                        cni_container_id: cni_container_id.clone(),
                     };
                     // Persist first, so a crash right after creating the namespace
                     // leaves a record that start-up reconciliation can finish or undo.
