@@ -118,6 +118,12 @@ enum SandboxCmd {
         hostname: Option<String>,
         #[arg(long)]
         dns: Vec<String>,
+        /// Publish a port on the first network: `[HOSTIP:]HOSTPORT[-END]:PORT[/proto]`.
+        #[arg(long = "publish", short = 'p')]
+        publish: Vec<String>,
+        /// Network alias on the first network (repeatable).
+        #[arg(long = "network-alias")]
+        network_alias: Vec<String>,
     },
     /// List sandboxes.
     #[command(alias = "list")]
@@ -298,19 +304,31 @@ fn run(cli: Cli) -> Result<()> {
                 network,
                 hostname,
                 dns,
+                publish,
+                network_alias,
             } => {
+                let mut networks: Vec<rest::NetworkConnect> = network
+                    .into_iter()
+                    .map(|n| rest::NetworkConnect {
+                        target: n,
+                        ..Default::default()
+                    })
+                    .collect();
+                if (!publish.is_empty() || !network_alias.is_empty()) && networks.is_empty() {
+                    bail!("--publish and --network-alias need a --network");
+                }
+                if let Some(first) = networks.first_mut() {
+                    for p in &publish {
+                        first.ports.push(rest::parse_publish(p).map_err(|e| anyhow!(e))?);
+                    }
+                    first.aliases = network_alias;
+                }
                 let body = rest::SandboxCreate {
                     name,
                     netns_path: netns,
                     hostname,
                     dns,
-                    networks: network
-                        .into_iter()
-                        .map(|n| rest::NetworkConnect {
-                            target: n,
-                            ..Default::default()
-                        })
-                        .collect(),
+                    networks,
                 };
                 let s: rest::Sandbox = c.post("/sandboxes", &body)?;
                 if json {

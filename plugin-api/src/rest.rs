@@ -201,3 +201,88 @@ pub struct CniCall {
     /// The network configuration from stdin (parsed JSON).
     pub config: serde_json::Value,
 }
+
+/// Parse a Docker-style `-p` value: `[HOSTIP:]HOSTPORT[-END]:PORT[/tcp|udp|sctp]`, or
+/// `PORT[/proto]` alone (an ephemeral host port). IPv6 host addresses go in brackets
+/// (`[::1]:8080:80`).
+pub fn parse_publish(s: &str) -> Result<PortMapping, String> {
+    let bad = |m: &str| format!("invalid port mapping {s:?}: {m}");
+    let (spec, proto) = match s.rsplit_once('/') {
+        Some((a, p)) => (a, p.to_ascii_lowercase()),
+        None => (s, "tcp".to_string()),
+    };
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(bad("protocol must be tcp, udp or sctp"));
+    }
+    // Split off a bracketed IPv6 host address first.
+    let (host_ip, rest) = if let Some(r) = spec.strip_prefix('[') {
+        let (ip, after) = r.split_once(']').ok_or_else(|| bad("missing ']'"))?;
+        let after = after.strip_prefix(':').ok_or_else(|| bad("expected ':' after ']'"))?;
+        let ip: std::net::Ipv6Addr = ip.parse().map_err(|_| bad("invalid IPv6 address"))?;
+        (ip.to_string(), after.to_string())
+    } else {
+        let parts: Vec<&str> = spec.split(':').collect();
+        match parts.len() {
+            1 | 2 => (String::new(), spec.to_string()),
+            3 => {
+                let ip = parts[0];
+                if !ip.is_empty() {
+                    ip.parse::<std::net::Ipv4Addr>().map_err(|_| bad("invalid host IP"))?;
+                }
+                (ip.to_string(), format!("{}:{}", parts[1], parts[2]))
+            }
+            _ => return Err(bad("too many ':'")),
+        }
+    };
+    let port = |p: &str, what: &str| -> Result<u16, String> {
+        match p.parse::<u16>() {
+            Ok(0) | Err(_) => Err(bad(&format!("{what} must be 1-65535"))),
+            Ok(v) => Ok(v),
+        }
+    };
+    let (host, container) = match rest.split_once(':') {
+        Some((h, c)) => (h.to_string(), c.to_string()),
+        None => (String::new(), rest.clone()),
+    };
+    let container_port = port(&container, "container port")?;
+    let (host_port, host_port_end) = if host.is_empty() {
+        (0, 0)
+    } else if let Some((a, b)) = host.split_once('-') {
+        let (a, b) = (port(a, "host port")?, port(b, "host port")?);
+        if b < a {
+            return Err(bad("host port range is reversed"));
+        }
+        (a, b)
+    } else {
+        (port(&host, "host port")?, 0)
+    };
+    Ok(PortMapping {
+        proto,
+        host_ip,
+        host_port,
+        host_port_end,
+        container_port,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_forms() {
+        let p = parse_publish("8080:80").unwrap();
+        assert_eq!((p.host_port, p.container_port, p.proto.as_str()), (8080, 80, "tcp"));
+        let p = parse_publish("127.0.0.1:8080:80/udp").unwrap();
+        assert_eq!((p.host_ip.as_str(), p.proto.as_str()), ("127.0.0.1", "udp"));
+        let p = parse_publish("8000-8010:80").unwrap();
+        assert_eq!((p.host_port, p.host_port_end), (8000, 8010));
+        let p = parse_publish("80").unwrap();
+        assert_eq!((p.host_port, p.container_port), (0, 80));
+        let p = parse_publish("[::1]:8080:80").unwrap();
+        assert_eq!(p.host_ip, "::1");
+        for bad in ["", "0:80", "80:0", "a:80", "1.2.3:80:80", "8080:80/icmp", "9-8:80", "[::1:80:80", "1:2:3:4"] {
+            assert!(parse_publish(bad).is_err(), "{bad}");
+        }
+    }
+}
