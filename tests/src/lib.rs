@@ -5,6 +5,7 @@
 //! other and beside a real netd. Everything a helper creates is removed in `Drop`, also
 //! when the test fails.
 
+pub mod dockerd;
 pub mod stubdns;
 
 use std::path::{Path, PathBuf};
