@@ -137,7 +137,7 @@ async fn cni(State(c): State<Ctl>, b: Bytes) -> Response {
     };
     match crate::cni::handle(&c, call).await {
         Ok(v) => Json(v).into_response(),
-        Err(e) => cni_error(e, None),
+        Err(f) => cni_error(f.error, Some(f.code)),
     }
 }
 
@@ -173,4 +173,77 @@ async fn list_endpoints(State(c): State<Ctl>) -> Json<Vec<rest::Endpoint>> {
             })
             .collect(),
     )
+}
+
+// ---- containers of the bundled runtime ----
+
+type Cts = Arc<crate::containers::Containers>;
+
+pub fn container_router(c: Cts) -> Router {
+    Router::new()
+        .route("/containers", get(list_containers).post(create_container))
+        .route("/containers/{id}", get(inspect_container).delete(remove_container))
+        .route("/containers/{id}/stop", post(stop_container))
+        .route("/containers/{id}/logs", get(container_logs))
+        .route("/containers/{id}/wait", post(wait_container))
+        .with_state(c)
+}
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    all: Option<bool>,
+}
+
+async fn list_containers(State(c): State<Cts>, Query(q): Query<ListQuery>) -> Json<Vec<rest::Container>> {
+    Json(c.list(q.all.unwrap_or(false)).await)
+}
+
+async fn create_container(State(c): State<Cts>, b: Bytes) -> ApiResult<rest::Container> {
+    let req: rest::ContainerCreate = body("container create", &b)?;
+    Ok(Json(c.create(req).await?))
+}
+
+async fn inspect_container(State(c): State<Cts>, Path(id): Path<String>) -> ApiResult<rest::Container> {
+    Ok(Json(c.inspect(&id).await?))
+}
+
+#[derive(serde::Deserialize)]
+struct RmQuery {
+    #[serde(default)]
+    force: Option<bool>,
+}
+
+async fn remove_container(
+    State(c): State<Cts>,
+    Path(id): Path<String>,
+    Query(q): Query<RmQuery>,
+) -> Result<StatusCode, Error> {
+    c.remove(&id, q.force.unwrap_or(false)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Deserialize)]
+struct StopQuery {
+    #[serde(default)]
+    timeout: Option<u64>,
+}
+
+async fn stop_container(
+    State(c): State<Cts>,
+    Path(id): Path<String>,
+    Query(q): Query<StopQuery>,
+) -> Result<StatusCode, Error> {
+    c.stop(&id, std::time::Duration::from_secs(q.timeout.unwrap_or(10))).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn container_logs(State(c): State<Cts>, Path(id): Path<String>) -> Result<Vec<u8>, Error> {
+    c.logs(&id).await
+}
+
+async fn wait_container(State(c): State<Cts>, Path(id): Path<String>) -> ApiResult<serde_json::Value> {
+    let r = c.find(&id).await?;
+    let code = c.wait(&r.id).await?;
+    Ok(Json(serde_json::json!({ "exit_code": code })))
 }

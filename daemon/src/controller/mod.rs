@@ -6,6 +6,7 @@
 //! operation atomic with respect to the others. Each operation starts from a snapshot
 //! of the state and restores it if anything fails, so memory, store and kernel agree.
 
+pub(crate) mod cni_ipam;
 mod external;
 mod network;
 mod ports;
@@ -25,6 +26,7 @@ use crate::store::{Kind, Store};
 
 pub use external::{ExternalJoin, ExternalNetwork};
 pub use sandbox::{ConnectOpts, HOST_NETNS};
+pub use network::now_rfc3339;
 pub use txn::Txn;
 
 /// Daemon configuration the controller needs.
@@ -92,7 +94,7 @@ pub fn check_name(what: &str, name: &str) -> Result<()> {
 }
 
 /// Find an object by full id, exact name, or unique id prefix.
-pub(crate) fn resolve<'a, T>(
+pub fn resolve<'a, T>(
     what: &str,
     map: &'a BTreeMap<String, T>,
     name_of: impl Fn(&T) -> &str,
