@@ -22,7 +22,8 @@ pub const API_VERSION: &str = "1";
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (
             status,
             Json(rest::ErrorBody {
@@ -45,11 +46,17 @@ pub fn router(ctl: Ctl) -> Router {
     Router::new()
         .route("/version", get(version))
         .route("/networks", get(list_networks).post(create_network))
-        .route("/networks/{id}", get(inspect_network).delete(delete_network))
+        .route(
+            "/networks/{id}",
+            get(inspect_network).delete(delete_network),
+        )
         .route("/networks/{id}/connect", post(connect))
         .route("/networks/{id}/disconnect", post(disconnect))
         .route("/sandboxes", get(list_sandboxes).post(create_sandbox))
-        .route("/sandboxes/{id}", get(inspect_sandbox).delete(delete_sandbox))
+        .route(
+            "/sandboxes/{id}",
+            get(inspect_sandbox).delete(delete_sandbox),
+        )
         .route("/endpoints", get(list_endpoints))
         .route("/cni", post(cni))
         .fallback(|| async { Error::not_found("no such API route") })
@@ -121,7 +128,9 @@ async fn inspect_sandbox(
     Path(id): Path<String>,
     Query(q): Query<InspectQuery>,
 ) -> ApiResult<rest::Sandbox> {
-    Ok(Json(c.inspect_sandbox(&id, q.kernel.unwrap_or(true)).await?))
+    Ok(Json(
+        c.inspect_sandbox(&id, q.kernel.unwrap_or(true)).await?,
+    ))
 }
 
 async fn delete_sandbox(State(c): State<Ctl>, Path(id): Path<String>) -> Result<StatusCode, Error> {
@@ -168,7 +177,11 @@ async fn list_endpoints(State(c): State<Ctl>) -> Json<Vec<rest::Endpoint>> {
         st.endpoints
             .values()
             .map(|e| {
-                let nn = st.networks.get(&e.network_id).map(|n| n.name.as_str()).unwrap_or("");
+                let nn = st
+                    .networks
+                    .get(&e.network_id)
+                    .map(|n| n.name.as_str())
+                    .unwrap_or("");
                 e.to_rest(nn)
             })
             .collect(),
@@ -182,7 +195,10 @@ type Cts = Arc<crate::containers::Containers>;
 pub fn container_router(c: Cts) -> Router {
     Router::new()
         .route("/containers", get(list_containers).post(create_container))
-        .route("/containers/{id}", get(inspect_container).delete(remove_container))
+        .route(
+            "/containers/{id}",
+            get(inspect_container).delete(remove_container),
+        )
         .route("/containers/{id}/stop", post(stop_container))
         .route("/containers/{id}/logs", get(container_logs))
         .route("/containers/{id}/wait", post(wait_container))
@@ -195,7 +211,10 @@ struct ListQuery {
     all: Option<bool>,
 }
 
-async fn list_containers(State(c): State<Cts>, Query(q): Query<ListQuery>) -> Json<Vec<rest::Container>> {
+async fn list_containers(
+    State(c): State<Cts>,
+    Query(q): Query<ListQuery>,
+) -> Json<Vec<rest::Container>> {
     Json(c.list(q.all.unwrap_or(false)).await)
 }
 
@@ -204,7 +223,10 @@ async fn create_container(State(c): State<Cts>, b: Bytes) -> ApiResult<rest::Con
     Ok(Json(c.create(req).await?))
 }
 
-async fn inspect_container(State(c): State<Cts>, Path(id): Path<String>) -> ApiResult<rest::Container> {
+async fn inspect_container(
+    State(c): State<Cts>,
+    Path(id): Path<String>,
+) -> ApiResult<rest::Container> {
     Ok(Json(c.inspect(&id).await?))
 }
 
@@ -234,7 +256,8 @@ async fn stop_container(
     Path(id): Path<String>,
     Query(q): Query<StopQuery>,
 ) -> Result<StatusCode, Error> {
-    c.stop(&id, std::time::Duration::from_secs(q.timeout.unwrap_or(10))).await?;
+    c.stop(&id, std::time::Duration::from_secs(q.timeout.unwrap_or(10)))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -242,7 +265,10 @@ async fn container_logs(State(c): State<Cts>, Path(id): Path<String>) -> Result<
     c.logs(&id).await
 }
 
-async fn wait_container(State(c): State<Cts>, Path(id): Path<String>) -> ApiResult<serde_json::Value> {
+async fn wait_container(
+    State(c): State<Cts>,
+    Path(id): Path<String>,
+) -> ApiResult<serde_json::Value> {
     let r = c.find(&id).await?;
     let code = c.wait(&r.id).await?;
     Ok(Json(serde_json::json!({ "exit_code": code })))

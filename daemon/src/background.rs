@@ -8,7 +8,10 @@ use drivers::bridge::BridgeDriver;
 
 /// Every `period`, make sure netd's bridges have their accept rules in Docker's
 /// DOCKER-USER chain (a no-op when no dockerd runs). Logs what changed.
-pub fn spawn_docker_sync(bridge: Arc<BridgeDriver>, period: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn_docker_sync(
+    bridge: Arc<BridgeDriver>,
+    period: Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -23,16 +23,28 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn bad(m: impl Into<String>) -> Self {
-        Error { kind: Kind::BadRequest, message: m.into() }
+        Error {
+            kind: Kind::BadRequest,
+            message: m.into(),
+        }
     }
     pub fn not_found(m: impl Into<String>) -> Self {
-        Error { kind: Kind::NotFound, message: m.into() }
+        Error {
+            kind: Kind::NotFound,
+            message: m.into(),
+        }
     }
     pub fn conflict(m: impl Into<String>) -> Self {
-        Error { kind: Kind::Conflict, message: m.into() }
+        Error {
+            kind: Kind::Conflict,
+            message: m.into(),
+        }
     }
     pub fn internal(m: impl Into<String>) -> Self {
-        Error { kind: Kind::Internal, message: m.into() }
+        Error {
+            kind: Kind::Internal,
+            message: m.into(),
+        }
     }
     pub fn status(&self) -> u16 {
         match self.kind {
@@ -53,7 +65,10 @@ impl From<DriverError> for Error {
             DriverError::NotFound(_) => Kind::NotFound,
             _ => Kind::Internal,
         };
-        Error { kind, message: e.to_string() }
+        Error {
+            kind,
+            message: e.to_string(),
+        }
     }
 }
 

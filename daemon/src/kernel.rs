@@ -22,7 +22,9 @@ pub struct Kernel {
 
 impl Kernel {
     pub async fn create_netns(&self, path: &str) -> Result<()> {
-        drivers::sys::netns::create_netns(Path::new(path)).await.map_err(k)
+        drivers::sys::netns::create_netns(Path::new(path))
+            .await
+            .map_err(k)
     }
 
     pub async fn delete_netns(&self, path: &str) -> Result<()> {

@@ -8,8 +8,10 @@
 //! - [`wiring`]: picks the real driver implementations.
 
 pub mod api;
+pub mod attach;
 pub mod background;
 pub mod cni;
+pub mod containers;
 pub mod controller;
 pub mod dns;
 pub mod docker;

@@ -138,14 +138,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     // Refuse early (before touching the store or the kernel) if another netd is live.
     let listener = bind_socket(&args.socket).await?;
-    let store = Arc::new(RedbStore::open(&args.data_root)?);
+    let store: Arc<dyn daemon::store::Store> = Arc::new(RedbStore::open(&args.data_root)?);
     let wired = daemon::wiring::wire(&args.nft_table).await?;
     let sys = wired.kernel.sys.clone();
-    let mut ctl = Controller::new(cfg, store, wired.drivers, wired.kernel)?;
+    let mut ctl = Controller::new(cfg, store.clone(), wired.drivers, wired.kernel)?;
     if args.embedded_dns {
         let upstreams: Vec<std::net::SocketAddr> = if args.dns.is_empty() {
-            resolver::parse_resolv_conf(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
-                .nameservers
+            resolver::parse_resolv_conf(
+                &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            )
+            .nameservers
         } else {
             args.dns.clone()
         };
@@ -157,8 +159,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let ctl = Arc::new(ctl);
     ctl.start().await?;
-    let _docker_sync =
-        daemon::background::spawn_docker_sync(wired.bridge.clone(), std::time::Duration::from_secs(2));
+    let _docker_sync = daemon::background::spawn_docker_sync(
+        wired.bridge.clone(),
+        std::time::Duration::from_secs(2),
+    );
     tracing::info!(socket = %args.socket.display(), data_root = %args.data_root.display(), "netd ready");
 
     // Docker's plugin API on its discovery socket.
@@ -173,7 +177,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!(socket = %path.display(), "Docker plugin API ready");
         Some((path, tokio::spawn(async move { axum::serve(l, app).await })))
     };
-    let app = daemon::api::router(ctl.clone());
+    // Containers of the bundled runtime, and their attach socket.
+    let containers =
+        daemon::containers::Containers::new(ctl.clone(), store.clone(), &args.data_root)?;
+    containers.recover().await;
+    let attach_path = daemon::attach::attach_path(&args.socket);
+    let attach_l = bind_socket(&attach_path).await?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&attach_path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    let attach_task = tokio::spawn(daemon::attach::serve(attach_l, containers.clone()));
+    let app =
+        daemon::api::router(ctl.clone()).merge(daemon::api::container_router(containers.clone()));
     let shutdown = async {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).expect("signal handler");
@@ -188,6 +204,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown)
         .await?;
     let _ = std::fs::remove_file(&args.socket);
+    attach_task.abort();
+    let _ = std::fs::remove_file(&attach_path);
     if let Some((path, task)) = plugin_task {
         task.abort();
         let _ = std::fs::remove_file(path);

@@ -30,10 +30,16 @@ impl Client {
         format!("http://netd{path}")
     }
 
-    fn handle<T: DeserializeOwned>(&self, r: reqwest::Result<reqwest::blocking::Response>) -> Result<T> {
+    fn handle<T: DeserializeOwned>(
+        &self,
+        r: reqwest::Result<reqwest::blocking::Response>,
+    ) -> Result<T> {
         let r = r.map_err(|e| {
             if e.is_connect() {
-                anyhow!("cannot reach netd at {}: is the daemon running?", self.socket)
+                anyhow!(
+                    "cannot reach netd at {}: is the daemon running?",
+                    self.socket
+                )
             } else {
                 anyhow!("request to netd failed: {e}")
             }
@@ -46,7 +52,11 @@ impl Client {
                 .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
             return Err(anyhow!("{msg}"));
         }
-        let bytes = if bytes.is_empty() { &b"null"[..] } else { &bytes[..] };
+        let bytes = if bytes.is_empty() {
+            &b"null"[..]
+        } else {
+            &bytes[..]
+        };
         serde_json::from_slice(bytes).with_context(|| format!("decoding netd's answer ({status})"))
     }
 
@@ -63,6 +73,23 @@ impl Client {
                 .body(b)
                 .send(),
         )
+    }
+
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
+        let r = self
+            .http
+            .get(self.url(path))
+            .send()
+            .map_err(|e| anyhow!("cannot reach netd at {}: {e}", self.socket))?;
+        let ok = r.status().is_success();
+        let b = r.bytes()?.to_vec();
+        if ok {
+            return Ok(b);
+        }
+        let msg = serde_json::from_slice::<rest::ErrorBody>(&b)
+            .map(|e| e.message)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&b).into_owned());
+        Err(anyhow!("{msg}"))
     }
 
     pub fn delete(&self, path: &str) -> Result<()> {

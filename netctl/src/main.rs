@@ -2,6 +2,7 @@
 //! Human tables by default, `--json` for scripts; a failure prints one line and exits 1.
 
 mod client;
+mod containers;
 mod print;
 
 use std::collections::BTreeMap;
@@ -16,7 +17,13 @@ use client::{seg, Client};
 #[command(name = "netctl", version, about = "Inspect and manage netd")]
 struct Cli {
     /// netd's socket (`unix:///path` or a path).
-    #[arg(long, short = 'H', global = true, env = "NETD_HOST", default_value = "/run/netd/netd.sock")]
+    #[arg(
+        long,
+        short = 'H',
+        global = true,
+        env = "NETD_HOST",
+        default_value = "/run/netd/netd.sock"
+    )]
     host: String,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
@@ -38,6 +45,43 @@ enum Cmd {
     Endpoint(EndpointCmd),
     /// Show client and daemon versions.
     Version,
+    /// Run a command in a new container (netd's bundled runtime).
+    Run(containers::RunArgs),
+    /// List containers.
+    Ps {
+        /// Also exited containers.
+        #[arg(long, short = 'a')]
+        all: bool,
+    },
+    /// Stop containers (SIGTERM, then SIGKILL after the timeout).
+    Stop {
+        #[arg(long = "time", short = 't', default_value_t = 10)]
+        time: u64,
+        names: Vec<String>,
+    },
+    /// Remove containers.
+    Rm {
+        #[arg(long, short = 'f')]
+        force: bool,
+        names: Vec<String>,
+    },
+    /// Print a detached container's output.
+    Logs { name: String },
+    /// Run a command inside a running container (all its namespaces).
+    Exec {
+        #[arg(long = "env", short = 'e')]
+        env: Vec<String>,
+        #[arg(long = "workdir", short = 'w')]
+        workdir: Option<String>,
+        container: String,
+        #[arg(trailing_var_arg = true, required = true, allow_hyphen_values = true)]
+        cmd: Vec<String>,
+    },
+    /// Show containers in detail.
+    Inspect { names: Vec<String> },
+    /// Build root filesystems for containers.
+    #[command(subcommand)]
+    Rootfs(containers::RootfsCmd),
 }
 
 #[derive(Subcommand)]
@@ -160,7 +204,9 @@ fn network_create_body(a: &NetworkCreateArgs) -> Result<rest::NetworkCreate> {
     // Like docker: each --gateway/--ip-range/--aux-address belongs to the subnet that
     // contains it.
     let owner = |ipam: &mut Vec<rest::IpamConfig>, what: &str, ip: &str| -> Result<usize> {
-        let addr: ipnet_lite::Addr = ip.parse().map_err(|e| anyhow!("invalid {what} {ip:?}: {e}"))?;
+        let addr: ipnet_lite::Addr = ip
+            .parse()
+            .map_err(|e| anyhow!("invalid {what} {ip:?}: {e}"))?;
         ipam.iter()
             .position(|c| ipnet_lite::contains(c.subnet.as_deref().unwrap_or(""), &addr))
             .ok_or_else(|| anyhow!("{what} {ip} is not in any --subnet"))
@@ -168,7 +214,10 @@ fn network_create_body(a: &NetworkCreateArgs) -> Result<rest::NetworkCreate> {
     for g in &a.gateway {
         let i = owner(&mut ipam, "gateway", g)?;
         if ipam[i].gateway.is_some() {
-            bail!("two gateways for subnet {}", ipam[i].subnet.as_deref().unwrap_or(""));
+            bail!(
+                "two gateways for subnet {}",
+                ipam[i].subnet.as_deref().unwrap_or("")
+            );
         }
         ipam[i].gateway = Some(g.clone());
     }
@@ -209,7 +258,9 @@ mod ipnet_lite {
     use std::net::IpAddr;
     pub type Addr = IpAddr;
     pub fn contains(cidr: &str, a: &IpAddr) -> bool {
-        let Some((net, len)) = cidr.split_once('/') else { return false };
+        let Some((net, len)) = cidr.split_once('/') else {
+            return false;
+        };
         let (Ok(net), Ok(len)) = (net.parse::<IpAddr>(), len.parse::<u32>()) else {
             return false;
         };
@@ -219,7 +270,11 @@ mod ipnet_lite {
                 u32::from(n) & m == u32::from(*a) & m
             }
             (IpAddr::V6(n), IpAddr::V6(a)) if len <= 128 => {
-                let m = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+                let m = if len == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - len)
+                };
                 u128::from(n) & m == u128::from(*a) & m
             }
             _ => false,
@@ -227,10 +282,23 @@ mod ipnet_lite {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<i32> {
     let c = Client::new(&cli.host)?;
     let json = cli.json;
     match cli.cmd {
+        Cmd::Run(a) => return containers::run(&c, &cli.host, a, json),
+        Cmd::Exec {
+            env,
+            workdir,
+            container,
+            cmd,
+        } => return containers::exec(&cli.host, &container, cmd, env, workdir),
+        Cmd::Ps { all } => containers::ps(&c, all, json)?,
+        Cmd::Stop { time, names } => containers::stop(&c, &names, time)?,
+        Cmd::Rm { force, names } => containers::rm(&c, &names, force)?,
+        Cmd::Logs { name } => containers::logs(&c, &name)?,
+        Cmd::Inspect { names } => containers::inspect(&c, &names)?,
+        Cmd::Rootfs(r) => containers::rootfs(r)?,
         Cmd::Version => {
             let v: rest::VersionInfo = c.get("/version")?;
             if json {
@@ -294,7 +362,10 @@ fn run(cli: Cli) -> Result<()> {
                     sandbox,
                     force: false,
                 };
-                c.post::<_, serde_json::Value>(&format!("/networks/{}/disconnect", seg(&network)), &body)?;
+                c.post::<_, serde_json::Value>(
+                    &format!("/networks/{}/disconnect", seg(&network)),
+                    &body,
+                )?;
             }
         },
         Cmd::Sandbox(s) => match s {
@@ -319,7 +390,9 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 if let Some(first) = networks.first_mut() {
                     for p in &publish {
-                        first.ports.push(rest::parse_publish(p).map_err(|e| anyhow!(e))?);
+                        first
+                            .ports
+                            .push(rest::parse_publish(p).map_err(|e| anyhow!(e))?);
                     }
                     first.aliases = network_alias;
                 }
@@ -348,7 +421,9 @@ fn run(cli: Cli) -> Result<()> {
             SandboxCmd::Inspect { names } => {
                 let mut out = Vec::new();
                 for n in &names {
-                    out.push(c.get::<rest::Sandbox>(&format!("/sandboxes/{}?kernel=true", seg(n)))?);
+                    out.push(
+                        c.get::<rest::Sandbox>(&format!("/sandboxes/{}?kernel=true", seg(n)))?,
+                    );
                 }
                 print::json(&out);
             }
@@ -370,13 +445,16 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(0)
 }
 
 fn main() {
     let cli = Cli::parse();
-    if let Err(e) = run(cli) {
-        eprintln!("netctl: {e:#}");
-        std::process::exit(1);
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("netctl: {e:#}");
+            std::process::exit(125);
+        }
     }
 }

@@ -217,7 +217,9 @@ pub fn parse_publish(s: &str) -> Result<PortMapping, String> {
     // Split off a bracketed IPv6 host address first.
     let (host_ip, rest) = if let Some(r) = spec.strip_prefix('[') {
         let (ip, after) = r.split_once(']').ok_or_else(|| bad("missing ']'"))?;
-        let after = after.strip_prefix(':').ok_or_else(|| bad("expected ':' after ']'"))?;
+        let after = after
+            .strip_prefix(':')
+            .ok_or_else(|| bad("expected ':' after ']'"))?;
         let ip: std::net::Ipv6Addr = ip.parse().map_err(|_| bad("invalid IPv6 address"))?;
         (ip.to_string(), after.to_string())
     } else {
@@ -227,7 +229,8 @@ pub fn parse_publish(s: &str) -> Result<PortMapping, String> {
             3 => {
                 let ip = parts[0];
                 if !ip.is_empty() {
-                    ip.parse::<std::net::Ipv4Addr>().map_err(|_| bad("invalid host IP"))?;
+                    ip.parse::<std::net::Ipv4Addr>()
+                        .map_err(|_| bad("invalid host IP"))?;
                 }
                 (ip.to_string(), format!("{}:{}", parts[1], parts[2]))
             }
@@ -272,7 +275,10 @@ mod tests {
     #[test]
     fn publish_forms() {
         let p = parse_publish("8080:80").unwrap();
-        assert_eq!((p.host_port, p.container_port, p.proto.as_str()), (8080, 80, "tcp"));
+        assert_eq!(
+            (p.host_port, p.container_port, p.proto.as_str()),
+            (8080, 80, "tcp")
+        );
         let p = parse_publish("127.0.0.1:8080:80/udp").unwrap();
         assert_eq!((p.host_ip.as_str(), p.proto.as_str()), ("127.0.0.1", "udp"));
         let p = parse_publish("8000-8010:80").unwrap();
@@ -281,8 +287,98 @@ mod tests {
         assert_eq!((p.host_port, p.container_port), (0, 80));
         let p = parse_publish("[::1]:8080:80").unwrap();
         assert_eq!(p.host_ip, "::1");
-        for bad in ["", "0:80", "80:0", "a:80", "1.2.3:80:80", "8080:80/icmp", "9-8:80", "[::1:80:80", "1:2:3:4"] {
+        for bad in [
+            "",
+            "0:80",
+            "80:0",
+            "a:80",
+            "1.2.3:80:80",
+            "8080:80/icmp",
+            "9-8:80",
+            "[::1:80:80",
+            "1:2:3:4",
+        ] {
             assert!(parse_publish(bad).is_err(), "{bad}");
         }
     }
+}
+
+/// `POST /containers`: create (and with `detach`, start) a container of netd's runtime.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerCreate {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub rootfs: String,
+    pub argv: Vec<String>,
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// Networks in order (first = default route); empty = the default `bridge` network.
+    #[serde(default)]
+    pub networks: Vec<NetworkConnect>,
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// Remove the container record when it exits.
+    #[serde(default)]
+    pub rm: bool,
+    /// Start now with output to the container's log file.
+    #[serde(default)]
+    pub detach: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub rootfs: String,
+    pub argv: Vec<String>,
+    /// created, running or exited.
+    pub state: String,
+    pub pid: Option<i32>,
+    pub exit_code: Option<i32>,
+    pub created: String,
+    pub finished: Option<String>,
+    pub rm: bool,
+    pub log_path: String,
+    /// The sandbox while the container runs.
+    pub sandbox: Option<Sandbox>,
+}
+
+/// A message on the attach socket (`<api socket>.attach`), sent with the caller's
+/// stdin, stdout and stderr as SCM_RIGHTS file descriptors.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum AttachRequest {
+    /// Start a created container with these fds as its stdio.
+    Start { id: String },
+    /// Run a command in all namespaces of a running container.
+    Exec {
+        id: String,
+        argv: Vec<String>,
+        #[serde(default)]
+        env: Vec<String>,
+        #[serde(default)]
+        cwd: Option<String>,
+    },
+}
+
+/// Replies on the attach socket, one JSON object per line: `started`, then `exited`
+/// (or `error` at any point).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum AttachEvent {
+    Started {
+        pid: i32,
+    },
+    /// Exit code; for a signal, 128 + signal number (like a shell).
+    Exited {
+        code: i32,
+    },
+    Error {
+        message: String,
+    },
 }

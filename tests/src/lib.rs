@@ -109,7 +109,11 @@ impl Daemon {
                 .subsec_nanos();
             x
         };
-        let pool = format!("base=10.{}.{}.0/20,size=24", 64 + (h % 64), (h / 64 % 16) * 16);
+        let pool = format!(
+            "base=10.{}.{}.0/20,size=24",
+            64 + (h % 64),
+            (h / 64 % 16) * 16
+        );
         let mut d = Daemon {
             socket: dir.path().join("netd.sock"),
             data_root: dir.path().join("data"),
@@ -164,7 +168,11 @@ impl Daemon {
                     bail!("netd exited early ({st}): {}", self.log());
                 }
             }
-            if self.netctl(&["version"]).map(|o| o.status.success()).unwrap_or(false) {
+            if self
+                .netctl(&["version"])
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+            {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -318,7 +326,10 @@ impl Drop for Daemon {
                 let _ = nix::mount::umount2(&e.path(), nix::mount::MntFlags::MNT_DETACH);
             }
         }
-        let _ = nix::mount::umount2(&self.exec_root.join("netns"), nix::mount::MntFlags::MNT_DETACH);
+        let _ = nix::mount::umount2(
+            &self.exec_root.join("netns"),
+            nix::mount::MntFlags::MNT_DETACH,
+        );
     }
 }
 
@@ -330,14 +341,20 @@ pub struct TestNs {
 impl TestNs {
     pub fn new(prefix: &str) -> Result<TestNs> {
         let name = format!("{prefix}-{}", uniq());
-        sh(&format!("ip netns add {name} && ip -n {name} link set lo up"))?;
+        sh(&format!(
+            "ip netns add {name} && ip -n {name} link set lo up"
+        ))?;
         Ok(TestNs { name })
     }
     pub fn path(&self) -> String {
         format!("/run/netns/{}", self.name)
     }
     pub fn exec(&self, line: &str) -> Result<String> {
-        sh(&format!("ip netns exec {} sh -c '{}'", self.name, line.replace('\'', "'\\''")))
+        sh(&format!(
+            "ip netns exec {} sh -c '{}'",
+            self.name,
+            line.replace('\'', "'\\''")
+        ))
     }
 }
 
@@ -476,4 +493,24 @@ pub fn nft_counts(family: &str, table: &str) -> (usize, usize) {
         }
     }
     (rules, elems)
+}
+
+/// Links enslaved to `bridge` (the veths of its endpoints).
+pub fn bridge_ports(bridge: &str) -> Vec<String> {
+    sh(&format!("ip -o link show master {bridge}"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .collect()
+}
+
+/// Bridge name of a netd network (as `netctl network inspect` reports it).
+pub fn bridge_of(d: &Daemon, network: &str) -> String {
+    let v = d.json(&["network", "inspect", network]).unwrap();
+    let id = v[0]["id"].as_str().unwrap().to_string();
+    v[0]["options"]["com.docker.network.bridge.name"]
+        .as_str()
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| format!("br-{}", &id[..12]))
 }

@@ -35,7 +35,11 @@ fn qname(p: &[u8]) -> Option<(String, usize)> {
 impl StubDns {
     /// Serve `zone` (name → IPv4) on `addr` (use a unique 127.x.y.z:53 or port 0).
     /// With `silent`, receive but never answer (a dead upstream).
-    pub fn start(addr: &str, zone: HashMap<String, Ipv4Addr>, silent: bool) -> std::io::Result<StubDns> {
+    pub fn start(
+        addr: &str,
+        zone: HashMap<String, Ipv4Addr>,
+        silent: bool,
+    ) -> std::io::Result<StubDns> {
         let sock = UdpSocket::bind(addr)?;
         sock.set_read_timeout(Some(Duration::from_millis(100)))?;
         let addr = sock.local_addr()?;
@@ -46,9 +50,13 @@ impl StubDns {
         let thread = std::thread::spawn(move || {
             let mut buf = [0u8; 1500];
             while !st.load(Ordering::SeqCst) {
-                let Ok((n, peer)) = sock.recv_from(&mut buf) else { continue };
+                let Ok((n, peer)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
                 let p = &buf[..n];
-                let Some((name, qend)) = qname(p) else { continue };
+                let Some((name, qend)) = qname(p) else {
+                    continue;
+                };
                 q.fetch_add(1, Ordering::SeqCst);
                 s.lock().unwrap().push(name.clone());
                 if silent || qend > n {

@@ -59,18 +59,36 @@ fn isolation_and_connect() {
     let s3 = sandbox(&d, "s3", &["b"]);
     assert!(tcp_talks(&s1.ns, &s1.ip, &s2.ns), "s2 -> s1 on one network");
     assert!(tcp_talks(&s2.ns, &s2.ip, &s1.ns), "s1 -> s2 on one network");
-    assert!(!tcp_talks(&s1.ns, &s1.ip, &s3.ns), "s3 on b must not reach s1 on a");
-    assert!(!tcp_talks(&s2.ns, &s2.ip, &s3.ns), "s3 on b must not reach s2 on a");
-    assert!(!tcp_talks(&s3.ns, &s3.ip, &s1.ns), "s1 on a must not reach s3 on b");
+    assert!(
+        !tcp_talks(&s1.ns, &s1.ip, &s3.ns),
+        "s3 on b must not reach s1 on a"
+    );
+    assert!(
+        !tcp_talks(&s2.ns, &s2.ip, &s3.ns),
+        "s3 on b must not reach s2 on a"
+    );
+    assert!(
+        !tcp_talks(&s3.ns, &s3.ip, &s1.ns),
+        "s1 on a must not reach s3 on b"
+    );
     d.ok(&["network", "connect", "a", "s3"]).unwrap();
-    assert!(tcp_talks(&s1.ns, &s1.ip, &s3.ns), "after connect s3 reaches s1");
+    assert!(
+        tcp_talks(&s1.ns, &s1.ip, &s3.ns),
+        "after connect s3 reaches s1"
+    );
     // s3 now has eth0 (b) and eth1 (a); inspect shows both with addresses and MACs.
     let ins = d.json(&["sandbox", "inspect", "s3"]).unwrap();
     let ifs = ins[0]["kernel"]["interfaces"].as_array().unwrap();
     let names: Vec<&str> = ifs.iter().map(|i| i["name"].as_str().unwrap()).collect();
-    assert!(names.contains(&"eth0") && names.contains(&"eth1"), "{names:?}");
+    assert!(
+        names.contains(&"eth0") && names.contains(&"eth1"),
+        "{names:?}"
+    );
     d.ok(&["network", "disconnect", "a", "s3"]).unwrap();
-    assert!(!tcp_talks(&s1.ns, &s1.ip, &s3.ns), "after disconnect s3 is cut off again");
+    assert!(
+        !tcp_talks(&s1.ns, &s1.ip, &s3.ns),
+        "after disconnect s3 is cut off again"
+    );
     let _ = (s1.id, s2.id, s3.id);
 }
 
@@ -80,15 +98,23 @@ fn icc_off_and_internal() {
         return;
     }
     let d = Daemon::start().unwrap();
-    net(&d, "noicc", &["-o", "com.docker.network.bridge.enable_icc=false"]);
+    net(
+        &d,
+        "noicc",
+        &["-o", "com.docker.network.bridge.enable_icc=false"],
+    );
     let a = sandbox(&d, "a", &["noicc"]);
     let b = sandbox(&d, "b", &["noicc"]);
-    assert!(!tcp_talks(&a.ns, &a.ip, &b.ns), "ICC off: no traffic between a and b");
+    assert!(
+        !tcp_talks(&a.ns, &a.ip, &b.ns),
+        "ICC off: no traffic between a and b"
+    );
     let gw = d.json(&["network", "inspect", "noicc"]).unwrap()[0]["subnets"][0]["gateway"]
         .as_str()
         .unwrap()
         .to_string();
-    netd_tests::in_netns(&a.ns, &format!("busybox ping -c1 -W2 {gw}")).expect("gateway reachable with ICC off");
+    netd_tests::in_netns(&a.ns, &format!("busybox ping -c1 -W2 {gw}"))
+        .expect("gateway reachable with ICC off");
 
     // An outside host: a test namespace routed through the host.
     let outside = TestNs::new("ext").unwrap();
@@ -112,9 +138,18 @@ fn icc_off_and_internal() {
     let open = sandbox(&d, "open1", &["open"]);
     let closed = sandbox(&d, "closed1", &["closed"]);
     let closed2 = sandbox(&d, "closed2", &["closed"]);
-    assert!(tcp_talks(&outside.path(), &outside_ip, &open.ns), "a normal network reaches out (NAT)");
-    assert!(!tcp_talks(&outside.path(), &outside_ip, &closed.ns), "internal: nothing leaves");
-    assert!(tcp_talks(&closed2.ns, &closed2.ip, &closed.ns), "internal: inside traffic works");
+    assert!(
+        tcp_talks(&outside.path(), &outside_ip, &open.ns),
+        "a normal network reaches out (NAT)"
+    );
+    assert!(
+        !tcp_talks(&outside.path(), &outside_ip, &closed.ns),
+        "internal: nothing leaves"
+    );
+    assert!(
+        tcp_talks(&closed2.ns, &closed2.ip, &closed.ns),
+        "internal: inside traffic works"
+    );
     // The host's own addresses other than the gateway are off limits.
     assert!(
         !netd_tests::in_netns_ok(&closed.ns, &format!("busybox ping -c1 -W1 {host_ip}")),
@@ -146,11 +181,24 @@ fn teardown_leaves_nothing_and_rules_stay_constant() {
     }
     net(&d, "t2", &[]);
     let (rules6, elems6) = nft_counts("inet", &d.nft_table);
-    assert_eq!(rules0, rules6, "rule count must not grow with endpoints or networks");
+    assert_eq!(
+        rules0, rules6,
+        "rule count must not grow with endpoints or networks"
+    );
     assert!(elems6 > 0);
     let e = d.fails(&["network", "rm", "t1"]).unwrap();
     assert!(e.contains("active endpoints") && e.contains("t0"), "{e}");
     let nsfiles: Vec<String> = sbs.iter().map(|s| s.ns.clone()).collect();
+    let sbs_ifnames: Vec<String> = d
+        .json(&["endpoint", "ls"])
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["host_ifname"].as_str().map(String::from))
+        .collect();
+    assert_eq!(sbs_ifnames.len(), 6);
+    assert_eq!(netd_tests::bridge_ports(&br).len(), 6);
     for i in 0..6 {
         d.ok(&["sandbox", "rm", &format!("t{i}")]).unwrap();
     }
@@ -160,13 +208,19 @@ fn teardown_leaves_nothing_and_rules_stay_constant() {
     d.ok(&["network", "rm", "t1"]).unwrap();
     d.ok(&["network", "rm", "t2"]).unwrap();
     let links_after = host_links();
-    let extra: Vec<_> = links_after.iter().filter(|l| !links_before.contains(l)).collect();
-    assert!(extra.is_empty(), "links left behind: {extra:?}");
+    assert!(!links_after.contains(&br), "bridge {br} removed");
+    let ours: Vec<_> = links_after
+        .iter()
+        .filter(|l| !links_before.contains(l) && sbs_ifnames.contains(l))
+        .collect();
+    assert!(ours.is_empty(), "veths left behind: {ours:?}");
     let (_, elems) = nft_counts("inet", &d.nft_table);
     assert_eq!(elems, 0, "set elements left behind");
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
-    assert!(!mounts.contains(d.exec_root.to_str().unwrap()) || !mounts.contains("nsfs"),
-        "netns mounts left: {mounts}");
+    assert!(
+        !mounts.contains(d.exec_root.to_str().unwrap()) || !mounts.contains("nsfs"),
+        "netns mounts left: {mounts}"
+    );
 }
 
 #[test]
@@ -181,10 +235,16 @@ fn sigkill_keeps_sandboxes_connected() {
     assert!(tcp_talks(&a.ns, &a.ip, &b.ns));
     let before = d.json(&["sandbox", "inspect", "ka"]).unwrap();
     d.restart_after_kill9().unwrap();
-    assert!(tcp_talks(&a.ns, &a.ip, &b.ns), "still connected after SIGKILL + restart");
+    assert!(
+        tcp_talks(&a.ns, &a.ip, &b.ns),
+        "still connected after SIGKILL + restart"
+    );
     let after = d.json(&["sandbox", "inspect", "ka"]).unwrap();
     assert_eq!(before[0]["endpoints"], after[0]["endpoints"]);
-    assert_eq!(before[0]["kernel"]["interfaces"], after[0]["kernel"]["interfaces"]);
+    assert_eq!(
+        before[0]["kernel"]["interfaces"],
+        after[0]["kernel"]["interfaces"]
+    );
     // A new sandbox after the restart gets a fresh address (no double hand-out).
     let c = sandbox(&d, "kc", &["k"]);
     assert_ne!(c.ip, a.ip);
@@ -201,7 +261,9 @@ fn ipv6_dual_stack() {
     let p = netd_tests::rand_u16();
     let v6 = format!("fd00:{p:x}:1::/64");
     net(&d, "v6", &["--ipv6", "--subnet", &v6]);
-    let a = d.json(&["sandbox", "create", "--name", "v6a", "--network", "v6"]).unwrap();
+    let a = d
+        .json(&["sandbox", "create", "--name", "v6a", "--network", "v6"])
+        .unwrap();
     let b = sandbox(&d, "v6b", &["v6"]);
     let addrs: Vec<String> = a["endpoints"][0]["addresses"]
         .as_array()
@@ -209,8 +271,16 @@ fn ipv6_dual_stack() {
         .iter()
         .map(|x| x.as_str().unwrap().split('/').next().unwrap().to_string())
         .collect();
-    let a6 = addrs.iter().find(|x| x.contains(':')).expect("an IPv6 address").clone();
-    let a4 = addrs.iter().find(|x| x.contains('.')).expect("an IPv4 address").clone();
+    let a6 = addrs
+        .iter()
+        .find(|x| x.contains(':'))
+        .expect("an IPv6 address")
+        .clone();
+    let a4 = addrs
+        .iter()
+        .find(|x| x.contains('.'))
+        .expect("an IPv4 address")
+        .clone();
     let ans = a["netns_path"].as_str().unwrap().to_string();
     assert!(tcp_talks(&ans, &a6, &b.ns), "TCP over IPv6");
     assert!(tcp_talks(&ans, &a4, &b.ns), "TCP over IPv4");

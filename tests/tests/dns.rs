@@ -20,7 +20,12 @@ fn have_dig(test: &str) -> bool {
 /// A unique loopback address for the stub upstream (port 53).
 fn stub_addr() -> String {
     let r = netd_tests::rand_u16();
-    format!("127.{}.{}.{}:53", 100 + (r % 100) as u8, (r >> 8) as u8, 2 + (r % 200) as u8)
+    format!(
+        "127.{}.{}.{}:53",
+        100 + (r % 100) as u8,
+        (r >> 8) as u8,
+        2 + (r % 200) as u8
+    )
 }
 
 fn sb(d: &Daemon, name: &str, net: &str, aliases: &[&str]) -> (String, String) {
@@ -35,7 +40,13 @@ fn sb(d: &Daemon, name: &str, net: &str, aliases: &[&str]) -> (String, String) {
     let e = d.json(&args).unwrap();
     (
         v["netns_path"].as_str().unwrap().to_string(),
-        e["addresses"][0].as_str().unwrap().split('/').next().unwrap().to_string(),
+        e["addresses"][0]
+            .as_str()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string(),
     )
 }
 
@@ -56,7 +67,8 @@ fn short(ns: &str, q: &str) -> Vec<String> {
 
 #[test]
 fn names_aliases_ptr_scope_cache() {
-    if !require_root("names_aliases_ptr_scope_cache") || !have_dig("names_aliases_ptr_scope_cache") {
+    if !require_root("names_aliases_ptr_scope_cache") || !have_dig("names_aliases_ptr_scope_cache")
+    {
         return;
     }
     let mut zone = HashMap::new();
@@ -75,11 +87,23 @@ fn names_aliases_ptr_scope_cache() {
         Ok(v)
     });
     assert!(rc.is_ok());
-    assert_eq!(short(&client, "web"), vec![web_ip.clone()], "container name");
+    assert_eq!(
+        short(&client, "web"),
+        vec![web_ip.clone()],
+        "container name"
+    );
     let mut both = vec![web_ip.clone(), web2_ip.clone()];
     both.sort();
-    assert_eq!(short(&client, "svc"), both, "alias shared by two containers");
-    assert_eq!(short(&client, "WEB."), vec![web_ip.clone()], "case and trailing dot");
+    assert_eq!(
+        short(&client, "svc"),
+        both,
+        "alias shared by two containers"
+    );
+    assert_eq!(
+        short(&client, "WEB."),
+        vec![web_ip.clone()],
+        "case and trailing dot"
+    );
     let ptr = short(&client, &format!("-x {web_ip}"));
     assert_eq!(ptr.len(), 1);
     assert!(ptr[0].starts_with("web."), "PTR of web: {ptr:?}");
@@ -92,10 +116,20 @@ fn names_aliases_ptr_scope_cache() {
 
     // External names go to the upstream once, then come from the cache.
     let before = stub.count();
-    assert_eq!(short(&client, "external.test"), vec!["192.0.2.7".to_string()]);
+    assert_eq!(
+        short(&client, "external.test"),
+        vec!["192.0.2.7".to_string()]
+    );
     assert_eq!(stub.count(), before + 1, "first lookup forwarded");
-    assert_eq!(short(&client, "external.test"), vec!["192.0.2.7".to_string()]);
-    assert_eq!(stub.count(), before + 1, "second lookup served from the cache");
+    assert_eq!(
+        short(&client, "external.test"),
+        vec!["192.0.2.7".to_string()]
+    );
+    assert_eq!(
+        stub.count(),
+        before + 1,
+        "second lookup served from the cache"
+    );
     // Negative answers are cached too (RFC 2308).
     let _ = dig(&client, "nosuch.test");
     let n1 = stub.count();
@@ -116,9 +150,21 @@ fn names_aliases_ptr_scope_cache() {
     assert!(bound.contains("bound"), "{bound}");
 
     // resolv.conf for the sandbox says 127.0.0.11 with ndots:0.
-    let sbid = d.json(&["sandbox", "inspect", "client"]).unwrap()[0]["id"].as_str().unwrap().to_string();
-    let rc = std::fs::read_to_string(d.exec_root.join("sandboxes").join(&sbid).join("resolv.conf")).unwrap();
-    assert!(rc.contains("nameserver 127.0.0.11") && rc.contains("ndots:0"), "{rc}");
+    let sbid = d.json(&["sandbox", "inspect", "client"]).unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rc = std::fs::read_to_string(
+        d.exec_root
+            .join("sandboxes")
+            .join(&sbid)
+            .join("resolv.conf"),
+    )
+    .unwrap();
+    assert!(
+        rc.contains("nameserver 127.0.0.11") && rc.contains("ndots:0"),
+        "{rc}"
+    );
 
     // Updates are immediate: a container that leaves is gone from DNS.
     d.ok(&["network", "disconnect", "n", "web2"]).unwrap();
@@ -127,7 +173,9 @@ fn names_aliases_ptr_scope_cache() {
 
 #[test]
 fn dead_upstream_gives_servfail_quickly() {
-    if !require_root("dead_upstream_gives_servfail_quickly") || !have_dig("dead_upstream_gives_servfail_quickly") {
+    if !require_root("dead_upstream_gives_servfail_quickly")
+        || !have_dig("dead_upstream_gives_servfail_quickly")
+    {
         return;
     }
     let stub = StubDns::start(&stub_addr(), HashMap::new(), true).unwrap();
@@ -137,8 +185,14 @@ fn dead_upstream_gives_servfail_quickly() {
     let t = Instant::now();
     let out = dig(&ns, "example.invalid");
     let took = t.elapsed();
-    assert!(out.contains("SERVFAIL"), "dead upstream must give SERVFAIL, got: {out}");
-    assert!(took < Duration::from_secs(5), "answered within the client's budget ({took:?})");
+    assert!(
+        out.contains("SERVFAIL"),
+        "dead upstream must give SERVFAIL, got: {out}"
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "answered within the client's budget ({took:?})"
+    );
     assert!(stub.count() >= 1, "the upstream was asked");
     eprintln!("dead upstream: SERVFAIL after {took:?}");
 }

@@ -37,7 +37,10 @@ fn null_network_survives_sigkill() {
     let before = names_and_ids(&d);
     d.restart_after_kill9().unwrap();
     let after = names_and_ids(&d);
-    assert_eq!(before, after, "same networks, ids and IPAM state after SIGKILL");
+    assert_eq!(
+        before, after,
+        "same networks, ids and IPAM state after SIGKILL"
+    );
     // Prefix and name both resolve.
     let by_prefix = d.json(&["network", "inspect", &id[..10]]).unwrap();
     assert_eq!(by_prefix[0]["name"], "n1");
@@ -52,8 +55,17 @@ fn ipam_through_the_api() {
     let d = Daemon::start().unwrap();
     let x = d
         .json(&[
-            "network", "create", "--subnet", "10.20.0.0/16", "--gateway", "10.20.0.1",
-            "--ip-range", "10.20.5.0/24", "--aux-address", "r=10.20.5.9", "x",
+            "network",
+            "create",
+            "--subnet",
+            "10.20.0.0/16",
+            "--gateway",
+            "10.20.0.1",
+            "--ip-range",
+            "10.20.5.0/24",
+            "--aux-address",
+            "r=10.20.5.9",
+            "x",
         ])
         .unwrap();
     let s = &x["subnets"][0];
@@ -70,7 +82,10 @@ fn ipam_through_the_api() {
     let sb = d
         .json(&["sandbox", "create", "--name", "s1", "--network", "x"])
         .unwrap();
-    let addr = sb["endpoints"][0]["addresses"][0].as_str().unwrap().to_string();
+    let addr = sb["endpoints"][0]["addresses"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(addr.starts_with("10.20.5."), "{addr}");
     assert_ne!(addr, "10.20.5.9/16");
     d.ok(&["sandbox", "rm", "s1"]).unwrap();
@@ -88,7 +103,9 @@ fn fifty_default_networks_are_distinct() {
     let mut names = vec![];
     for i in 0..50 {
         let name = format!("def{i}");
-        let n = d.json(&["network", "create", "-d", "bridge", &name]).unwrap();
+        let n = d
+            .json(&["network", "create", "-d", "bridge", &name])
+            .unwrap();
         let s = n["subnets"][0]["subnet"].as_str().unwrap().to_string();
         assert!(subnets.insert(s.clone()), "subnet {s} handed out twice");
         names.push(name);
@@ -124,16 +141,42 @@ fn bad_input_changes_nothing() {
     d.ok(&["network", "create", "-d", "null", "keep"]).unwrap();
     let before = names_and_ids(&d);
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["network", "create", "-d", "nosuch", "a"], "unknown network driver"),
-        (vec!["network", "create", "--subnet", "10.300.0.0/16", "a"], "invalid subnet"),
-        (vec!["network", "create", "--subnet", "10.22.0.0/33", "a"], "invalid subnet"),
         (
-            vec!["network", "create", "--subnet", "10.22.0.0/16", "--gateway", "10.23.0.1", "a"],
+            vec!["network", "create", "-d", "nosuch", "a"],
+            "unknown network driver",
+        ),
+        (
+            vec!["network", "create", "--subnet", "10.300.0.0/16", "a"],
+            "invalid subnet",
+        ),
+        (
+            vec!["network", "create", "--subnet", "10.22.0.0/33", "a"],
+            "invalid subnet",
+        ),
+        (
+            vec![
+                "network",
+                "create",
+                "--subnet",
+                "10.22.0.0/16",
+                "--gateway",
+                "10.23.0.1",
+                "a",
+            ],
             "not in any --subnet",
         ),
-        (vec!["network", "create", "-d", "null", "keep"], "already exists"),
-        (vec!["network", "create", "bad/name"], "invalid network name"),
-        (vec!["network", "create", "-o", "com.example.nope=1", "a"], "does not support option"),
+        (
+            vec!["network", "create", "-d", "null", "keep"],
+            "already exists",
+        ),
+        (
+            vec!["network", "create", "bad/name"],
+            "invalid network name",
+        ),
+        (
+            vec!["network", "create", "-o", "com.example.nope=1", "a"],
+            "does not support option",
+        ),
         (vec!["network", "rm", "nosuchnet"], "no such network"),
         (vec!["sandbox", "rm", "nosuchsb"], "no such sandbox"),
     ];
@@ -153,11 +196,21 @@ fn bad_input_changes_nothing() {
     assert_eq!(st, 400, "{body}");
     assert!(body.contains("10.23.0.1"), "{body}");
     // JSON garbage and wrong shapes.
-    for junk in [&b"{not json"[..], b"", b"[]", b"{\"name\":5}", b"{\"name\":\"a\",\"bogus\":1}", b"\xff\xfe"] {
+    for junk in [
+        &b"{not json"[..],
+        b"",
+        b"[]",
+        b"{\"name\":5}",
+        b"{\"name\":\"a\",\"bogus\":1}",
+        b"\xff\xfe",
+    ] {
         let (st, body) = d.raw("POST", "/networks", junk).unwrap();
         assert_eq!(st, 400, "{junk:?} -> {body}");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert!(v["message"].as_str().unwrap().contains("invalid network create request body"));
+        assert!(v["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid network create request body"));
     }
     let (st, _) = d.raw("GET", "/nosuchroute", b"").unwrap();
     assert_eq!(st, 404);

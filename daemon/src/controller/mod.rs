@@ -25,8 +25,8 @@ use crate::model::{EndpointRec, NetworkRec, SandboxRec};
 use crate::store::{Kind, Store};
 
 pub use external::{ExternalJoin, ExternalNetwork};
-pub use sandbox::{ConnectOpts, HOST_NETNS};
 pub use network::now_rfc3339;
+pub use sandbox::{ConnectOpts, HOST_NETNS};
 pub use txn::Txn;
 
 /// Daemon configuration the controller needs.
@@ -65,7 +65,8 @@ pub struct Controller {
     pub(crate) proxy: Option<proxy::Proxy>,
     pub(crate) userland_proxy: bool,
     /// Running proxies per endpoint id.
-    pub(crate) proxies: std::sync::Mutex<std::collections::HashMap<String, Vec<proxy::ProxyHandle>>>,
+    pub(crate) proxies:
+        std::sync::Mutex<std::collections::HashMap<String, Vec<proxy::ProxyHandle>>>,
 }
 
 /// A new 64-hex-character id, like Docker's.
@@ -80,7 +81,10 @@ pub fn new_id() -> String {
 pub fn check_name(what: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 128
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
@@ -107,7 +111,9 @@ pub fn resolve<'a, T>(
         return Ok(v);
     }
     if !key.is_empty() && key.chars().all(|c| c.is_ascii_hexdigit()) {
-        let mut it = map.range(key.to_string()..).take_while(|(k, _)| k.starts_with(key));
+        let mut it = map
+            .range(key.to_string()..)
+            .take_while(|(k, _)| k.starts_with(key));
         if let Some((_, v)) = it.next() {
             if it.next().is_some() {
                 return Err(Error::bad(format!("{what} id prefix {key:?} is ambiguous")));
@@ -159,7 +165,10 @@ impl Controller {
             networks: BTreeMap::new(),
             endpoints: BTreeMap::new(),
             sandboxes: BTreeMap::new(),
-            ipam: ipam::Ipam::with_default_pools(cfg.default_pools.clone(), ipam::DefaultPool::docker_global()),
+            ipam: ipam::Ipam::with_default_pools(
+                cfg.default_pools.clone(),
+                ipam::DefaultPool::docker_global(),
+            ),
         };
         for (k, v) in decode(Kind::Network)? {
             state.networks.insert(k.clone(), parse(&k, &v)?);
@@ -173,7 +182,9 @@ impl Controller {
         if let Some(v) = snap.get(&Kind::Meta).and_then(|m| m.get("ipam")) {
             state.ipam = parse("ipam", v)?;
             // The flags of this start win over the pools saved with the state.
-            state.ipam.set_default_pools(ipam::AddressSpace::Local, cfg.default_pools.clone());
+            state
+                .ipam
+                .set_default_pools(ipam::AddressSpace::Local, cfg.default_pools.clone());
         }
         let drivers = drivers.into_iter().map(|d| (d.name(), d)).collect();
         let proxy = if cfg.userland_proxy {
@@ -209,7 +220,9 @@ impl Controller {
     /// Rewrite a sandbox's hosts/resolv.conf/hostname after it changed.
     pub(crate) fn sandbox_changed(&self, st: &State, sid: &str) {
         if let Some(sb) = st.sandboxes.get(sid) {
-            if let Err(e) = crate::dns::write_sandbox_files(&self.cfg.exec_root, st, sb, self.dns.as_deref()) {
+            if let Err(e) =
+                crate::dns::write_sandbox_files(&self.cfg.exec_root, st, sb, self.dns.as_deref())
+            {
                 tracing::warn!(sandbox = %sid, error = %e, "writing sandbox files");
             }
         }
@@ -242,7 +255,13 @@ impl Controller {
             v
         };
         for (name, driver) in predefined {
-            let exists = self.state.lock().await.networks.values().any(|n| n.name == name);
+            let exists = self
+                .state
+                .lock()
+                .await
+                .networks
+                .values()
+                .any(|n| n.name == name);
             if !exists {
                 let mut options = BTreeMap::new();
                 if driver == "bridge" {
@@ -271,7 +290,14 @@ impl Controller {
                 tracing::error!(network = %n.id, error = %e, "re-creating network at start-up failed");
             }
         }
-        let eps: Vec<EndpointRec> = self.state.lock().await.endpoints.values().cloned().collect();
+        let eps: Vec<EndpointRec> = self
+            .state
+            .lock()
+            .await
+            .endpoints
+            .values()
+            .cloned()
+            .collect();
         for ep in eps {
             if let Err(e) = self.rearm_port_proxies(&ep) {
                 tracing::error!(endpoint = %ep.id, error = %e, "re-arming port proxies failed");
@@ -293,7 +319,9 @@ impl Controller {
         op: impl for<'a> FnOnce(
             &'a mut State,
             &'a Controller,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'a>>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T>> + Send + 'a>,
+        >,
     ) -> Result<T> {
         let mut guard = self.state.lock().await;
         let backup = guard.clone();

@@ -72,9 +72,11 @@ pub(crate) fn ipam_err(e: ipam::IpamError) -> Error {
     use ipam::IpamError as E;
     match e {
         E::UnknownPool { .. } => Error::not_found(e.to_string()),
-        E::PoolOverlap { .. } | E::AddressInUse { .. } | E::PoolInUse { .. } | E::Exhausted { .. } | E::NoFreePool { .. } => {
-            Error::conflict(e.to_string())
-        }
+        E::PoolOverlap { .. }
+        | E::AddressInUse { .. }
+        | E::PoolInUse { .. }
+        | E::Exhausted { .. }
+        | E::NoFreePool { .. } => Error::conflict(e.to_string()),
         _ => Error::bad(e.to_string()),
     }
 }
@@ -249,7 +251,7 @@ pub(crate) fn endpoint_ids(st: &State, net_id: &str) -> Vec<String> {
         .collect()
 }
 
-pub(crate) fn now_rfc3339() -> String {
+pub fn now_rfc3339() -> String {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

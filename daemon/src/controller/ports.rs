@@ -26,7 +26,9 @@ pub(crate) fn parse_proto(s: &str) -> Result<Proto> {
         "" | "tcp" => Ok(Proto::Tcp),
         "udp" => Ok(Proto::Udp),
         "sctp" => Ok(Proto::Sctp),
-        o => Err(Error::bad(format!("invalid protocol {o:?} (tcp, udp or sctp)"))),
+        o => Err(Error::bad(format!(
+            "invalid protocol {o:?} (tcp, udp or sctp)"
+        ))),
     }
 }
 
@@ -189,15 +191,19 @@ impl Controller {
     }
 
     /// Start the userland proxies of an endpoint from its reserved sockets.
-    pub(crate) fn start_port_proxies(&self, ep: &EndpointRec, reserved: Vec<Reserved>) -> Result<()> {
+    pub(crate) fn start_port_proxies(
+        &self,
+        ep: &EndpointRec,
+        reserved: Vec<Reserved>,
+    ) -> Result<()> {
         let Some(px) = &self.proxy else { return Ok(()) };
         let mut handles = Vec::new();
         for r in reserved {
             let Some(l) = r.listener else { continue };
             let target = SocketAddr::new(r.binding.container_ip, r.binding.container_port);
-            let h = px
-                .add_with_listener(l, target)
-                .map_err(|e| Error::internal(format!("userland proxy for {}: {e}", r.binding.host_port)))?;
+            let h = px.add_with_listener(l, target).map_err(|e| {
+                Error::internal(format!("userland proxy for {}: {e}", r.binding.host_port))
+            })?;
             handles.push(h);
         }
         self.proxies.lock().unwrap().insert(ep.id.clone(), handles);

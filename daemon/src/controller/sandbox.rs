@@ -178,7 +178,10 @@ impl Controller {
 
     pub async fn list_sandboxes(&self) -> Vec<rest::Sandbox> {
         let st = self.state.lock().await;
-        st.sandboxes.values().map(|s| sandbox_rest(&st, s)).collect()
+        st.sandboxes
+            .values()
+            .map(|s| sandbox_rest(&st, s))
+            .collect()
     }
 
     pub async fn inspect_sandbox(&self, key: &str, kernel_view: bool) -> Result<rest::Sandbox> {
@@ -309,10 +312,14 @@ impl Controller {
             ));
         }
         if sb.netns_path == HOST_NETNS && net.driver != "host" {
-            return Err(Error::bad("a host-network sandbox cannot join other networks"));
+            return Err(Error::bad(
+                "a host-network sandbox cannot join other networks",
+            ));
         }
         if net.driver == "null" && !sb.endpoints.is_empty() {
-            return Err(Error::bad("the none network cannot be combined with others"));
+            return Err(Error::bad(
+                "the none network cannot be combined with others",
+            ));
         }
         if !opts.ports.is_empty() && net.driver != "bridge" {
             return Err(Error::bad(format!(
@@ -365,7 +372,9 @@ impl Controller {
             Err(e) => Err(e),
         };
         if let Err(e) = res {
-            let _ = self.teardown_endpoint_kernel(&*driver, &net, &ep, &sb).await;
+            let _ = self
+                .teardown_endpoint_kernel(&*driver, &net, &ep, &sb)
+                .await;
             release_addresses(st, &net, &ep);
             let mut t = Txn::new();
             t.del_endpoint(&ep.id).sandbox(&sb).ipam(&st.ipam);
@@ -406,11 +415,20 @@ impl Controller {
         ep.gateway4 = join.gateway4;
         ep.gateway6 = join.gateway6;
         if let Some(src) = &info.container_ifname {
-            self.kernel.add_interface(&sb.netns_path, src, ifname, ep.mac.as_deref(), &ep.addresses)
+            self.kernel
+                .add_interface(
+                    &sb.netns_path,
+                    src,
+                    ifname,
+                    ep.mac.as_deref(),
+                    &ep.addresses,
+                )
                 .await?;
             ep.ifname = Some(ifname.to_string());
             for (dst, via) in &join.static_routes {
-                self.kernel.add_route(&sb.netns_path, *dst, *via, ifname).await?;
+                self.kernel
+                    .add_route(&sb.netns_path, *dst, *via, ifname)
+                    .await?;
             }
         }
         if !reserved.is_empty() {
@@ -464,7 +482,11 @@ impl Controller {
     }
 
     /// Disconnect one endpoint from its sandbox and delete it.
-    pub(crate) async fn disconnect_endpoint_locked(&self, st: &mut State, ep_id: &str) -> Result<()> {
+    pub(crate) async fn disconnect_endpoint_locked(
+        &self,
+        st: &mut State,
+        ep_id: &str,
+    ) -> Result<()> {
         let ep = st
             .endpoints
             .get(ep_id)
@@ -472,7 +494,11 @@ impl Controller {
             .ok_or_else(|| Error::not_found(format!("no such endpoint: {ep_id}")))?;
         let net = st.networks[&ep.network_id].clone();
         let driver = self.driver(&net.driver)?;
-        let sb = ep.sandbox_id.as_ref().and_then(|s| st.sandboxes.get(s)).cloned();
+        let sb = ep
+            .sandbox_id
+            .as_ref()
+            .and_then(|s| st.sandboxes.get(s))
+            .cloned();
         let res = match &sb {
             Some(sb) => self.teardown_endpoint_kernel(&*driver, &net, &ep, sb).await,
             None => driver
@@ -515,12 +541,18 @@ impl Controller {
             .filter_map(|e| st.endpoints.get(e))
             .filter(|e| !e.external_join && e.ifname.is_some())
             .collect();
-        let gw4 = eps.iter().find_map(|e| e.gateway4.map(|g| (g, e.ifname.clone().unwrap())));
-        let gw6 = eps.iter().find_map(|e| e.gateway6.map(|g| (g, e.ifname.clone().unwrap())));
+        let gw4 = eps
+            .iter()
+            .find_map(|e| e.gateway4.map(|g| (g, e.ifname.clone().unwrap())));
+        let gw6 = eps
+            .iter()
+            .find_map(|e| e.gateway6.map(|g| (g, e.ifname.clone().unwrap())));
         if eps.is_empty() {
             return Ok(());
         }
-        self.kernel.set_gateway(&sb.netns_path, gw4.map(|g| g.0), gw6.map(|g| g.0)).await
+        self.kernel
+            .set_gateway(&sb.netns_path, gw4.map(|g| g.0), gw6.map(|g| g.0))
+            .await
     }
 }
 
@@ -553,7 +585,10 @@ pub(crate) fn allocate_addresses(
                 .iter()
                 .find(|s| s.subnet.contains(a))
                 .ok_or_else(|| {
-                    Error::bad(format!("address {a} is not in any subnet of network {}", net.name))
+                    Error::bad(format!(
+                        "address {a} is not in any subnet of network {}",
+                        net.name
+                    ))
                 })?,
             None => match net.subnets.iter().find(|s| s.subnet.is_ipv6() == v6) {
                 Some(s) => s,

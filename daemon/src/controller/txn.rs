@@ -28,7 +28,8 @@ impl Txn {
         self
     }
     pub fn endpoint(&mut self, e: &EndpointRec) -> &mut Self {
-        self.changes.push(Change::put(Kind::Endpoint, &e.id, enc(e)));
+        self.changes
+            .push(Change::put(Kind::Endpoint, &e.id, enc(e)));
         self
     }
     pub fn del_endpoint(&mut self, id: &str) -> &mut Self {
