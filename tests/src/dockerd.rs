@@ -41,9 +41,11 @@
 //! when it did not exist before this dockerd started AND everything left in it is
 //! Docker's: chains it had once started, and rules that were there then or look like
 //! the ones dockerd programs (no comment, interface matches on this dockerd's bridges
-//! only, jumps to its chains only). Anything else (a netd `DOCKER-USER` rule with its
-//! `netd...:` comment, another tool's chain) keeps the table in place, reported on
-//! stderr, and then a FORWARD DROP the harness set is put back to ACCEPT. `docker0` is
+//! only, jumps to its chains only), or netd's `DOCKER-USER` accept rules (comment
+//! `netd...:<bridge>`; every netd on the host, other tests' too, adds them only because
+//! this chain exists and skips it when it is gone). Anything else (another tool's chain
+//! or rule) keeps the table in place, reported on stderr, and then a FORWARD DROP the
+//! harness set is put back to ACCEPT. `docker0` is
 //! deleted only if it did not exist before `start`.
 //!
 //! # FORWARD policy
@@ -697,7 +699,10 @@ fn only_dockers(t: &TableSnapshot, bridges: &BTreeSet<String>) -> Result<bool> {
         }
         let r = &o["rule"];
         if let Some(h) = r["handle"].as_u64() {
-            if !t.handles.contains(&h) && !docker_like(r, bridges, &t.chains) {
+            if !t.handles.contains(&h)
+                && !docker_like(r, bridges, &t.chains)
+                && !netd_coexistence_rule(r)
+            {
                 foreign.push(format!("rule {} handle {h} {}", r["chain"], r["comment"]));
             }
         }
@@ -706,6 +711,18 @@ fn only_dockers(t: &TableSnapshot, bridges: &BTreeSet<String>) -> Result<bool> {
         return Ok(true);
     }
     bail!("not made by our dockerd: {foreign:?}")
+}
+
+/// A netd DOCKER-USER accept rule (comment `<netd nft table>:<bridge>`, see
+/// drivers/src/bridge/docker.rs). Any netd on the host (other tests' too) adds these
+/// only because our dockerd's DOCKER-USER chain exists, and netd skips a missing
+/// chain or table, so they go with the table rather than keep it alive forever.
+fn netd_coexistence_rule(rule: &serde_json::Value) -> bool {
+    rule["chain"] == "DOCKER-USER"
+        && rule["comment"]
+            .as_str()
+            .and_then(|c| c.split_once(':'))
+            .is_some_and(|(p, br)| p.starts_with("netd") && !br.is_empty())
 }
 
 /// A rule as dockerd programs it: no comment (netd's and most tools' rules carry
