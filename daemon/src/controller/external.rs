@@ -44,7 +44,9 @@ fn id_ok(what: &str, id: &str) -> Result<()> {
     if id.len() == 64 && id.chars().all(|c| c.is_ascii_hexdigit()) {
         Ok(())
     } else {
-        Err(Error::bad(format!("invalid {what} id {id:?}: expected 64 hex characters")))
+        Err(Error::bad(format!(
+            "invalid {what} id {id:?}: expected 64 hex characters"
+        )))
     }
 }
 
@@ -120,17 +122,21 @@ impl Controller {
         if let Some(m) = &mac {
             super::sandbox::check_mac(m)?;
         }
-        let (network_id, endpoint_id, owner) =
-            (network_id.to_string(), endpoint_id.to_string(), owner.to_string());
+        let (network_id, endpoint_id, owner) = (
+            network_id.to_string(),
+            endpoint_id.to_string(),
+            owner.to_string(),
+        );
         self.with_state(|st, ctl| {
             Box::pin(async move {
-                let net = st
-                    .networks
-                    .get(&network_id)
-                    .cloned()
-                    .ok_or_else(|| Error::not_found(format!("no such network: {network_id}")))?;
+                let net =
+                    st.networks.get(&network_id).cloned().ok_or_else(|| {
+                        Error::not_found(format!("no such network: {network_id}"))
+                    })?;
                 if st.endpoints.contains_key(&endpoint_id) {
-                    return Err(Error::conflict(format!("endpoint {endpoint_id} already exists")));
+                    return Err(Error::conflict(format!(
+                        "endpoint {endpoint_id} already exists"
+                    )));
                 }
                 for a in &addresses {
                     if !net.subnets.iter().any(|s| s.subnet.contains(a.ip())) {
@@ -195,17 +201,21 @@ impl Controller {
         netns_path: &str,
         owner: &str,
     ) -> Result<ExternalJoin> {
-        let (endpoint_id, netns_path, owner) =
-            (endpoint_id.to_string(), netns_path.to_string(), owner.to_string());
+        let (endpoint_id, netns_path, owner) = (
+            endpoint_id.to_string(),
+            netns_path.to_string(),
+            owner.to_string(),
+        );
         self.with_state(|st, ctl| {
             Box::pin(async move {
-                let mut ep = st
-                    .endpoints
-                    .get(&endpoint_id)
-                    .cloned()
-                    .ok_or_else(|| Error::not_found(format!("no such endpoint: {endpoint_id}")))?;
+                let mut ep =
+                    st.endpoints.get(&endpoint_id).cloned().ok_or_else(|| {
+                        Error::not_found(format!("no such endpoint: {endpoint_id}"))
+                    })?;
                 if ep.sandbox_id.is_some() {
-                    return Err(Error::conflict(format!("endpoint {endpoint_id} is already joined")));
+                    return Err(Error::conflict(format!(
+                        "endpoint {endpoint_id} is already joined"
+                    )));
                 }
                 let net = st.networks[&ep.network_id].clone();
                 let src = ep.container_ifname.clone().ok_or_else(|| {
@@ -269,12 +279,13 @@ impl Controller {
         let endpoint_id = endpoint_id.to_string();
         self.with_state(|st, ctl| {
             Box::pin(async move {
-                let mut ep = st
-                    .endpoints
-                    .get(&endpoint_id)
-                    .cloned()
-                    .ok_or_else(|| Error::not_found(format!("no such endpoint: {endpoint_id}")))?;
-                let Some(sid) = ep.sandbox_id.clone() else { return Ok(()) };
+                let mut ep =
+                    st.endpoints.get(&endpoint_id).cloned().ok_or_else(|| {
+                        Error::not_found(format!("no such endpoint: {endpoint_id}"))
+                    })?;
+                let Some(sid) = ep.sandbox_id.clone() else {
+                    return Ok(());
+                };
                 let net = st.networks[&ep.network_id].clone();
                 let mut t = Txn::new();
                 if let Some(mut sb) = st.sandboxes.get(&sid).cloned() {
@@ -320,15 +331,18 @@ impl Controller {
     }
 
     /// Publish ports of an endpoint (Docker's ProgramExternalConnectivity).
-    pub async fn publish_ports(&self, endpoint_id: &str, ports: Vec<rest::PortMapping>) -> Result<()> {
+    pub async fn publish_ports(
+        &self,
+        endpoint_id: &str,
+        ports: Vec<rest::PortMapping>,
+    ) -> Result<()> {
         let endpoint_id = endpoint_id.to_string();
         self.with_state(|st, ctl| {
             Box::pin(async move {
-                let mut ep = st
-                    .endpoints
-                    .get(&endpoint_id)
-                    .cloned()
-                    .ok_or_else(|| Error::not_found(format!("no such endpoint: {endpoint_id}")))?;
+                let mut ep =
+                    st.endpoints.get(&endpoint_id).cloned().ok_or_else(|| {
+                        Error::not_found(format!("no such endpoint: {endpoint_id}"))
+                    })?;
                 if !ep.ports.is_empty() {
                     ctl.unpublish_locked(st, &mut ep).await?;
                 }
@@ -342,10 +356,21 @@ impl Controller {
                 let mut t = Txn::new();
                 t.endpoint(&ep);
                 t.commit(&*ctl.store)?;
-                if let Err(e) = driver
+                let programmed = driver
                     .program_external_connectivity(&net.spec(), &ep.spec(), &ep.ports)
-                    .await
-                {
+                    .await;
+                // A driver without NAT publishing: the userland proxy alone serves the
+                // ports (it listens on the host addresses, like docker-proxy).
+                let proxy_only = ctl.proxy.is_some()
+                    && reserved.iter().all(|r| r.listener.is_some());
+                let programmed = match programmed {
+                    Err(drivers::DriverError::NotSupported(m)) if proxy_only => {
+                        tracing::warn!(endpoint = %ep.id, driver = %net.driver, "{m}; published ports served by the userland proxy only");
+                        Ok(())
+                    }
+                    other => other,
+                };
+                if let Err(e) = programmed {
                     let _ = driver
                         .revoke_external_connectivity(&net.spec(), &ep.spec(), &ep.ports)
                         .await;
@@ -401,7 +426,10 @@ impl Controller {
                     return Err(Error::not_found(format!("no such network: {network_id}")));
                 };
                 if !st.endpoints_of_network(&n.id).is_empty() {
-                    return Err(Error::conflict(format!("network {} has active endpoints", n.id)));
+                    return Err(Error::conflict(format!(
+                        "network {} has active endpoints",
+                        n.id
+                    )));
                 }
                 let driver = ctl.driver(&n.driver)?;
                 driver.delete_network(&n.spec()).await?;
@@ -450,7 +478,11 @@ impl Controller {
         .await
     }
 
-    pub async fn ipam_request_address(&self, pool: &str, addr: Option<IpAddr>) -> Result<IpNetwork> {
+    pub async fn ipam_request_address(
+        &self,
+        pool: &str,
+        addr: Option<IpAddr>,
+    ) -> Result<IpNetwork> {
         let id: ipam::PoolId = pool.parse().map_err(ipam_err)?;
         self.with_state(|st, ctl| {
             Box::pin(async move {
