@@ -59,6 +59,8 @@ pub fn router(ctl: Ctl) -> Router {
         )
         .route("/endpoints", get(list_endpoints))
         .route("/cni", post(cni))
+        .route("/system/reconcile", post(reconcile))
+        .route("/ipam", get(ipam_state))
         .fallback(|| async { Error::not_found("no such API route") })
         .with_state(ctl)
 }
@@ -169,6 +171,35 @@ pub fn cni_error(e: Error, code: Option<u32>) -> Response {
         }),
     )
         .into_response()
+}
+
+/// IPAM pools with usage and the allocated addresses (ranges), for inspection and tests.
+async fn ipam_state(State(c): State<Ctl>) -> Json<serde_json::Value> {
+    let st = c.snapshot().await;
+    let pools: Vec<serde_json::Value> = st
+        .ipam
+        .pools()
+        .map(|p| {
+            let ranges: Vec<String> = st
+                .ipam
+                .allocated_ranges(&p.id)
+                .map(|it| it.map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect())
+                .unwrap_or_default();
+            serde_json::json!({
+                "id": p.id.to_string(),
+                "subnet": p.subnet.to_string(),
+                "gateway": p.gateway,
+                "allocated": p.allocated.to_string(),
+                "capacity": p.capacity.to_string(),
+                "allocated_ranges": ranges,
+            })
+        })
+        .collect();
+    Json(serde_json::json!({ "pools": pools }))
+}
+
+async fn reconcile(State(c): State<Ctl>) -> ApiResult<crate::controller::ReconcileReport> {
+    Ok(Json(c.reconcile().await?))
 }
 
 async fn list_endpoints(State(c): State<Ctl>) -> Json<Vec<rest::Endpoint>> {

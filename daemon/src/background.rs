@@ -39,3 +39,65 @@ pub fn spawn_docker_sync(
         }
     })
 }
+
+/// Watch nftables change notifications (netlink, NFNLGRP_NFTABLES) and restore netd's
+/// table from the store within moments when someone deletes it or flushes the whole
+/// ruleset. A 1 s poll backs the notifications up (a full receive buffer drops them).
+pub fn spawn_firewall_watch(ctl: Arc<crate::controller::Controller>) -> tokio::task::JoinHandle<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    std::thread::Builder::new()
+        .name("netd-nft-watch".into())
+        .spawn(move || {
+            use rtnetlink::sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
+            const NFNLGRP_NFTABLES: u32 = 7;
+            let sock = (|| {
+                let mut s = Socket::new(NETLINK_NETFILTER)?;
+                s.bind(&SocketAddr::new(0, 0))?;
+                s.add_membership(NFNLGRP_NFTABLES)?;
+                Ok::<_, std::io::Error>(s)
+            })();
+            let sock = match sock {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "nftables notifications unavailable; polling only");
+                    return;
+                }
+            };
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let mut chunk = &mut buf[..];
+                match sock.recv(&mut chunk, 0) {
+                    Ok(_) => {
+                        let _ = tx.try_send(());
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                        let _ = tx.try_send(());
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "nftables notifications stopped");
+                        return;
+                    }
+                }
+                if tx.is_closed() {
+                    return;
+                }
+            }
+        })
+        .expect("spawn thread");
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = rx.recv() => {}
+                _ = tick.tick() => {}
+            }
+            // Let a burst of changes (a whole ruleset reload) settle.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            while rx.try_recv().is_ok() {}
+            if let Err(e) = ctl.reconcile_firewall().await {
+                tracing::error!(error = %e, "restoring netd's firewall table");
+            }
+        }
+    })
+}

@@ -56,6 +56,10 @@ struct Args {
     /// Socket of the Docker network-driver and IPAM plugin ("" to disable).
     #[arg(long, default_value = "/run/docker/plugins/netd.sock")]
     docker_plugin_socket: String,
+    /// On SIGTERM, remove every sandbox and network netd made and its firewall table
+    /// (default: keep kernel state so running containers keep working across restarts).
+    #[arg(long)]
+    cleanup_on_exit: bool,
     /// Log format: text or json.
     #[arg(long, default_value = "text")]
     log_format: String,
@@ -142,6 +146,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let wired = daemon::wiring::wire(&args.nft_table).await?;
     let sys = wired.kernel.sys.clone();
     let mut ctl = Controller::new(cfg, store.clone(), wired.drivers, wired.kernel)?;
+    ctl.set_bridge(wired.bridge.clone());
     if args.embedded_dns {
         let upstreams: Vec<std::net::SocketAddr> = if args.dns.is_empty() {
             resolver::parse_resolv_conf(
@@ -159,6 +164,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let ctl = Arc::new(ctl);
     ctl.start().await?;
+    let _fw_watch = daemon::background::spawn_firewall_watch(ctl.clone());
     let _docker_sync = daemon::background::spawn_docker_sync(
         wired.bridge.clone(),
         std::time::Duration::from_secs(2),
@@ -203,6 +209,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
+    if args.cleanup_on_exit {
+        tracing::info!("--cleanup-on-exit: removing netd's sandboxes, networks and firewall table");
+        for c in containers.list(true).await {
+            let _ = containers.remove(&c.id, true).await;
+        }
+        if let Err(e) = ctl.cleanup_all().await {
+            tracing::error!(error = %e, "cleanup on exit");
+        }
+        if let Err(e) = wired.bridge.teardown_firewall().await {
+            tracing::error!(error = %e, "removing the firewall table");
+        }
+    }
     let _ = std::fs::remove_file(&args.socket);
     attach_task.abort();
     let _ = std::fs::remove_file(&attach_path);

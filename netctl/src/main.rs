@@ -45,6 +45,9 @@ enum Cmd {
     Endpoint(EndpointCmd),
     /// Show client and daemon versions.
     Version,
+    /// Daemon-wide operations.
+    #[command(subcommand)]
+    System(SystemCmd),
     /// Run a command in a new container (netd's bundled runtime).
     Run(containers::RunArgs),
     /// List containers.
@@ -180,6 +183,12 @@ enum SandboxCmd {
 }
 
 #[derive(Subcommand)]
+enum SystemCmd {
+    /// Compare the store with the kernel and repair both ways.
+    Reconcile,
+}
+
+#[derive(Subcommand)]
 enum EndpointCmd {
     /// List endpoints.
     #[command(alias = "list")]
@@ -293,6 +302,10 @@ fn run(cli: Cli) -> Result<i32> {
             container,
             cmd,
         } => return containers::exec(&cli.host, &container, cmd, env, workdir),
+        Cmd::System(SystemCmd::Reconcile) => {
+            let v: serde_json::Value = c.post("/system/reconcile", &())?;
+            print::json(&v);
+        }
         Cmd::Ps { all } => containers::ps(&c, all, json)?,
         Cmd::Stop { time, names } => containers::stop(&c, &names, time)?,
         Cmd::Rm { force, names } => containers::rm(&c, &names, force)?,

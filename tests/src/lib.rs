@@ -87,6 +87,8 @@ pub struct Daemon {
     child: Option<Child>,
     /// Bridges and tables to remove at the end even if the daemon left them.
     pub cleanup_bridges: Vec<String>,
+    /// Run the daemon in this network namespace (a path) instead of the host's.
+    pub netns: Option<String>,
 }
 
 impl Daemon {
@@ -97,6 +99,12 @@ impl Daemon {
     }
 
     pub fn start_with(extra: &[&str]) -> Result<Daemon> {
+        let mut d = Self::prepare(extra)?;
+        d.spawn()?;
+        Ok(d)
+    }
+
+    fn prepare(extra: &[&str]) -> Result<Daemon> {
         let u = uniq();
         let dir = tempfile::Builder::new().prefix("netd-test-").tempdir()?;
         let h = {
@@ -114,7 +122,7 @@ impl Daemon {
             64 + (h % 64),
             (h / 64 % 16) * 16
         );
-        let mut d = Daemon {
+        let d = Daemon {
             socket: dir.path().join("netd.sock"),
             data_root: dir.path().join("data"),
             exec_root: dir.path().join("run"),
@@ -125,7 +133,17 @@ impl Daemon {
             dir,
             child: None,
             cleanup_bridges: vec![],
+            netns: None,
         };
+        Ok(d)
+    }
+
+    /// Start netd inside the network namespace at `netns` (entered with nsenter, so
+    /// only the network namespace differs): its bridges, firewall table and ports live
+    /// there, and the test may flush that namespace's whole ruleset.
+    pub fn start_in_netns(netns: &str, extra: &[&str]) -> Result<Daemon> {
+        let mut d = Self::prepare(extra)?;
+        d.netns = Some(netns.to_string());
         d.spawn()?;
         Ok(d)
     }
@@ -135,7 +153,14 @@ impl Daemon {
             .create(true)
             .append(true)
             .open(self.dir.path().join("netd.log"))?;
-        let mut cmd = Command::new(bin("netd"));
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={ns}")).arg("--").arg(bin("netd"));
+                c
+            }
+            None => Command::new(bin("netd")),
+        };
         cmd.arg("--socket")
             .arg(&self.socket)
             .arg("--data-root")

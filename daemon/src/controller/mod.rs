@@ -10,6 +10,7 @@ pub(crate) mod cni_ipam;
 mod external;
 mod network;
 mod ports;
+mod reconcile;
 mod sandbox;
 mod txn;
 
@@ -26,6 +27,7 @@ use crate::store::{Kind, Store};
 
 pub use external::{ExternalJoin, ExternalNetwork};
 pub use network::now_rfc3339;
+pub use reconcile::ReconcileReport;
 pub use sandbox::{ConnectOpts, HOST_NETNS};
 pub use txn::Txn;
 
@@ -58,6 +60,8 @@ pub struct Controller {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) drivers: BTreeMap<&'static str, Arc<dyn Driver>>,
     pub(crate) kernel: crate::kernel::Kernel,
+    /// The bridge driver itself, for firewall reconciliation.
+    pub(crate) bridge: Option<Arc<drivers::bridge::BridgeDriver>>,
     /// The embedded DNS (None when disabled).
     pub(crate) dns: Option<Arc<crate::dns::Dns>>,
     pub cfg: Config,
@@ -200,12 +204,18 @@ impl Controller {
             store,
             drivers,
             kernel,
+            bridge: None,
             dns: None,
             userland_proxy: cfg.userland_proxy,
             cfg,
             proxy,
             proxies: Default::default(),
         })
+    }
+
+    /// Give the controller the bridge driver for firewall reconciliation.
+    pub fn set_bridge(&mut self, b: Arc<drivers::bridge::BridgeDriver>) {
+        self.bridge = Some(b);
     }
 
     /// Turn on the embedded DNS (before the controller is shared).
@@ -283,25 +293,10 @@ impl Controller {
                 .await?;
             }
         }
-        let nets: Vec<NetworkRec> = self.state.lock().await.networks.values().cloned().collect();
-        for n in nets {
-            let d = self.driver(&n.driver)?;
-            if let Err(e) = d.create_network(&n.spec()).await {
-                tracing::error!(network = %n.id, error = %e, "re-creating network at start-up failed");
-            }
-        }
-        let eps: Vec<EndpointRec> = self
-            .state
-            .lock()
-            .await
-            .endpoints
-            .values()
-            .cloned()
-            .collect();
-        for ep in eps {
-            if let Err(e) = self.rearm_port_proxies(&ep) {
-                tracing::error!(endpoint = %ep.id, error = %e, "re-arming port proxies failed");
-            }
+        // Finish or undo whatever a previous run left half-done (crash, reboot).
+        let rep = self.reconcile().await?;
+        if !rep.errors.is_empty() {
+            tracing::warn!(errors = ?rep.errors, "start-up reconciliation left problems");
         }
         if let Some(d) = &self.dns {
             let st = self.state.lock().await;

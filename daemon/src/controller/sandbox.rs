@@ -391,7 +391,7 @@ impl Controller {
         Ok(ep)
     }
 
-    async fn build_endpoint(
+    pub(crate) async fn build_endpoint(
         &self,
         driver: &dyn Driver,
         net: &NetworkRec,
