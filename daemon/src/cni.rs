@@ -404,10 +404,25 @@ async fn add(
     for a in &ep.addresses {
         r = r.ip(*a, gw_of(a), Some(idx));
     }
-    if let Some(g) = ep.gateway4 {
+    // The default route goes through the sandbox's first endpoint with a gateway (per
+    // family): report it only on that interface's result.
+    let first_gw = |v6: bool| {
+        sb.endpoints
+            .iter()
+            .filter_map(|e| st.endpoints.get(e))
+            .find(|e| {
+                if v6 {
+                    e.gateway6.is_some()
+                } else {
+                    e.gateway4.is_some()
+                }
+            })
+            .is_some_and(|e| e.id == ep.id)
+    };
+    if let Some(g) = ep.gateway4.filter(|_| first_gw(false)) {
         r = r.route("0.0.0.0/0".parse().expect("literal"), Some(g));
     }
-    if let Some(g) = ep.gateway6 {
+    if let Some(g) = ep.gateway6.filter(|_| first_gw(true)) {
         r = r.route("::/0".parse().expect("literal"), Some(g));
     }
     let embedded = ctl.dns().is_some() && crate::dns::wants_dns(&st, sb);

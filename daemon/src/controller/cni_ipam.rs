@@ -153,10 +153,12 @@ impl Controller {
         for (v6, subnet, gateway) in &families {
             let existing = rec.pools.iter().find(|p| p.pool.subnet().is_ipv6() == *v6);
             match (existing, subnet) {
-                (Some(p), Some(s)) if p.pool.subnet() != *s => return Err(Error::bad(format!(
+                (Some(p), Some(s)) if p.pool.subnet() != *s => {
+                    return Err(Error::bad(format!(
                     "CNI network {network} already allocates from {} but the config asks for {s}",
                     p.pool.subnet()
-                ))),
+                )))
+                }
                 (Some(_), _) => {}
                 (None, _) => {
                     let req = ipam::PoolRequest {
