@@ -58,6 +58,7 @@ pub mod host;
 pub mod null;
 pub mod sandbox;
 pub mod sys;
+pub mod trivial;
 
 /// Errors a driver reports. The daemon maps them to HTTP statuses
 /// (InvalidArgument → 400, Conflict → 409, NotFound → 404, Kernel → 500).
