@@ -514,3 +514,79 @@ impl DockerBackend for DockerPlugin {
             .map_err(perr)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binds(v: serde_json::Value) -> Vec<PortBinding> {
+        let o: DriverOptions =
+            serde_json::from_value(serde_json::json!({ options::PORTMAP: v })).unwrap();
+        o.port_map().unwrap()
+    }
+
+    #[test]
+    fn port_maps_follow_docker() {
+        let b = binds(serde_json::json!([
+            {"Proto": 6, "Port": 80, "HostIP": "127.0.0.1", "HostPort": 8080, "HostPortEnd": 8080},
+            {"Proto": 17, "Port": 53, "HostIP": "", "HostPort": 0, "HostPortEnd": 0},
+            {"Proto": 6, "Port": 22, "HostPort": 2200, "HostPortEnd": 2210}
+        ]));
+        let m = port_mappings(&b, None);
+        assert_eq!(
+            m[0],
+            rest::PortMapping {
+                proto: "tcp".into(),
+                host_ip: "127.0.0.1".into(),
+                host_port: 8080,
+                host_port_end: 0,
+                container_port: 80,
+            }
+        );
+        // Empty HostIP = all addresses; HostPort 0 = ephemeral.
+        assert_eq!(
+            (m[1].proto.as_str(), m[1].host_ip.as_str(), m[1].host_port),
+            ("udp", "", 0)
+        );
+        assert_eq!((m[2].host_port, m[2].host_port_end), (2200, 2210));
+        // The network's host_binding_ipv4 fills only unset host IPs.
+        let m = port_mappings(&b, Some("10.1.2.3"));
+        assert_eq!(m[0].host_ip, "127.0.0.1");
+        assert_eq!(m[1].host_ip, "10.1.2.3");
+    }
+
+    #[test]
+    fn names_and_spaces() {
+        assert_eq!(network_name(&"ab".repeat(32)), "docker-abababababab");
+        assert_eq!(
+            address_space("LocalDefault").unwrap(),
+            ipam::AddressSpace::Local
+        );
+        assert_eq!(address_space("").unwrap(), ipam::AddressSpace::Local);
+        assert_eq!(
+            address_space("GlobalDefault").unwrap(),
+            ipam::AddressSpace::Global
+        );
+        assert!(matches!(
+            address_space("x"),
+            Err(PluginError::InvalidArgument(_))
+        ));
+    }
+
+    #[test]
+    fn error_kinds_survive() {
+        assert!(matches!(perr(Error::not_found("x")), PluginError::NotFound(m) if m == "x"));
+        assert!(matches!(
+            perr(Error::conflict("x")),
+            PluginError::Conflict(_)
+        ));
+        assert!(matches!(
+            perr(Error::bad("x")),
+            PluginError::InvalidArgument(_)
+        ));
+        assert!(matches!(
+            perr(Error::internal("x")),
+            PluginError::Internal(_)
+        ));
+    }
+}

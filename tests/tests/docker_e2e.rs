@@ -226,11 +226,18 @@ fn port_free(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
-fn links_with(prefix: &str) -> Vec<String> {
-    host_links()
-        .into_iter()
-        .filter(|l| l.starts_with(prefix))
-        .collect()
+/// Bridges named in this netd's log (Docker network ids it heard of) that still exist.
+fn bridges_left(d: &Daemon) -> Vec<String> {
+    let log = d.log();
+    let links = host_links();
+    let mut left: Vec<String> = log
+        .match_indices("br-")
+        .map(|(i, _)| log[i..].chars().take(15).collect::<String>())
+        .filter(|b| b[3..].chars().all(|c| c.is_ascii_hexdigit()) && links.contains(b))
+        .collect();
+    left.sort();
+    left.dedup();
+    left
 }
 
 #[test]
@@ -377,6 +384,35 @@ fn docker_network_end_to_end() {
         "netd shows the published port: {eps}"
     );
 
+    // An ephemeral host port (`-p 127.0.0.1::80`): netd picks it; Docker cannot show ports
+    // of remote drivers, netd's endpoint list does.
+    e.run(
+        "web2",
+        "n",
+        &["-p", "127.0.0.1::80"],
+        &[
+            "sh",
+            "-c",
+            "mkdir -p /www && echo ephemeral-ok > /www/index.html && exec httpd -f -p 80 -h /www",
+        ],
+    );
+    let ip_web2 = e.ip("web2", "n");
+    let eps = e.d.json(&["endpoint", "ls"]).unwrap();
+    let eph = eps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["addresses"][0] == format!("{ip_web2}/24"))
+        .and_then(|x| x["ports"][0]["host_port"].as_u64())
+        .unwrap_or_else(|| panic!("no ephemeral port for {ip_web2}: {eps}")) as u16;
+    assert_ne!(eph, 0);
+    assert!(
+        http_get_eventually(eph, "ephemeral-ok"),
+        "GET 127.0.0.1:{eph}"
+    );
+    e.docker(&["rm", "-f", "web2"]);
+    assert!(port_free(eph), "ephemeral port {eph} released");
+
     // ---- netd restarts while Docker has containers on n ----
     let t = Instant::now();
     e.d.restart().unwrap();
@@ -399,6 +435,49 @@ fn docker_network_end_to_end() {
         e.pings("cd", "ca", 5),
         "new container after restart reaches a by name"
     );
+
+    // ---- no --subnet: netd's IPAM picks one from its default pools ----
+    let p = e.plugin.clone();
+    let auto = e.docker(&["network", "create", "-d", &p, "--ipam-driver", &p, "auto"]);
+    e.d.cleanup_bridges.push(format!("br-{}", &auto[..12]));
+    let an = e.netd_network(&auto).expect("auto network in netd");
+    let auto_sub = an["subnets"][0]["subnet"].as_str().unwrap().to_string();
+    // e.d.pool is `base=A.B.C.D/20,size=24`.
+    let pool_base: std::net::Ipv4Addr = e.d.pool["base=".len()..]
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let got: std::net::Ipv4Addr = auto_sub.split('/').next().unwrap().parse().unwrap();
+    assert_eq!(
+        u32::from(got) & !0xfff,
+        u32::from(pool_base),
+        "{auto_sub} not from netd's default pool {}",
+        e.d.pool
+    );
+    // ---- --internal: no default route, still reachable inside the network ----
+    let int_sub = subnet(8);
+    let int_id = e.network("int", &int_sub, &["--internal"]);
+    e.run("ci1", "int", &[], &["sleep", "600"]);
+    e.run("ci2", "int", &[], &["sleep", "600"]);
+    let routes = e.docker(&["exec", "ci1", "ip", "route"]);
+    assert!(
+        !routes.contains("default"),
+        "internal network gave a default route: {routes}"
+    );
+    assert!(
+        e.pings("ci1", "ci2", 5),
+        "ci1 -> ci2 by name on the internal network"
+    );
+    let nets = e.docker(&["inspect", "-f", "{{json .NetworkSettings.Networks}}", "ci1"]);
+    assert!(
+        !nets.contains("docker_gwbridge"),
+        "Docker added docker_gwbridge: {nets}"
+    );
+    e.docker(&["rm", "-f", "ci1", "ci2"]);
+    e.docker(&["network", "rm", "auto", "int"]);
+    assert!(e.netd_network(&auto).is_none() && e.netd_network(&int_id).is_none());
 
     // ---- teardown: containers, then networks; nothing of them stays ----
     let t = Instant::now();
@@ -461,7 +540,6 @@ fn docker_failures_leave_nothing() {
     let p = e.plugin.clone();
     let (s1, s2) = (subnet(3), subnet(4));
     let base = nft_counts("inet", &e.d.nft_table);
-    let links0 = links_with("br-");
 
     // An option the bridge driver does not know: refused by name, nothing left.
     let o =
@@ -480,6 +558,7 @@ fn docker_failures_leave_nothing() {
         ])
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
+    eprintln!("docker said: {}", err.trim());
     assert!(!o.status.success(), "bogus option accepted");
     assert!(
         err.contains("com.docker.network.bridge.bogus"),
@@ -493,7 +572,7 @@ fn docker_failures_leave_nothing() {
         "netd: {:?}",
         e.netd_networks()
     );
-    assert_eq!(links_with("br-"), links0);
+    assert_eq!(bridges_left(&e.d), Vec::<String>::new(), "bridges left");
     assert_eq!(nft_counts("inet", &e.d.nft_table), base);
 
     // A subnet netd already uses: refused by netd's IPAM.
@@ -513,6 +592,7 @@ fn docker_failures_leave_nothing() {
         ])
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
+    eprintln!("docker said: {}", err.trim());
     assert!(
         !o.status.success() && err.contains("overlaps"),
         "message: {err}"
@@ -522,6 +602,7 @@ fn docker_failures_leave_nothing() {
         e.dk.docker(&["network", "create", "-d", &p, "--subnet", &s2, "y"])
             .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
+    eprintln!("docker said: {}", err.trim());
     assert!(
         !o.status.success() && err.contains("overlaps"),
         "message: {err}"
@@ -558,6 +639,7 @@ fn docker_failures_leave_nothing() {
         ])
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
+    eprintln!("docker said: {}", err.trim());
     assert!(!o.status.success(), "run with a taken port succeeded");
     assert!(
         err.contains(&port.to_string()),
@@ -579,7 +661,7 @@ fn docker_failures_leave_nothing() {
     e.docker(&["rm", "-f", "ca", "cb"]);
     e.docker(&["network", "rm", "n"]);
     assert!(e.netd_networks().is_empty());
-    assert_eq!(links_with("br-"), links0);
+    assert_eq!(bridges_left(&e.d), Vec::<String>::new(), "bridges left");
     assert_eq!(nft_counts("inet", &e.d.nft_table), base);
 }
 
@@ -729,9 +811,14 @@ fn plugin_socket_malformed_requests() -> Result<()> {
         "Address must not be echoed: {ce}"
     );
     let before = state(&d);
-    let links_before = host_links();
 
     // ---- malformed and hostile requests: each an Err, none changes anything ----
+    let mut used = Vec::new();
+    let mut fresh = || {
+        let id = hex_id();
+        used.push(id.clone());
+        id
+    };
     let bad: Vec<(&str, Vec<u8>)> = vec![
         ("NetworkDriver.CreateNetwork", b"{not json".to_vec()),
         (
@@ -750,7 +837,7 @@ fn plugin_socket_malformed_requests() -> Result<()> {
         ),
         (
             "NetworkDriver.CreateEndpoint",
-            json!({"NetworkID": hex_id(), "EndpointID": hex_id(),
+            json!({"NetworkID": fresh(), "EndpointID": fresh(),
             "Interface": {"Address": addr}})
             .to_string()
             .into_bytes(),
@@ -766,14 +853,14 @@ fn plugin_socket_malformed_requests() -> Result<()> {
         // An endpoint on netd's own network.
         (
             "NetworkDriver.CreateEndpoint",
-            json!({"NetworkID": own_id, "EndpointID": hex_id(),
+            json!({"NetworkID": own_id, "EndpointID": fresh(),
             "Interface": {"Address": addr}})
             .to_string()
             .into_bytes(),
         ),
         (
             "NetworkDriver.Join",
-            json!({"NetworkID": net_id, "EndpointID": hex_id(), "SandboxKey": "/proc/1/ns/net"})
+            json!({"NetworkID": net_id, "EndpointID": fresh(), "SandboxKey": "/proc/1/ns/net"})
                 .to_string()
                 .into_bytes(),
         ),
@@ -792,7 +879,7 @@ fn plugin_socket_malformed_requests() -> Result<()> {
         ("NetworkDriver.Join", br#"{"NetworkID": "x"}"#.to_vec()),
         (
             "NetworkDriver.Leave",
-            json!({"NetworkID": net_id, "EndpointID": hex_id()})
+            json!({"NetworkID": net_id, "EndpointID": fresh()})
                 .to_string()
                 .into_bytes(),
         ),
@@ -820,7 +907,7 @@ fn plugin_socket_malformed_requests() -> Result<()> {
         ),
         (
             "NetworkDriver.EndpointOperInfo",
-            json!({"NetworkID": net_id, "EndpointID": hex_id()})
+            json!({"NetworkID": net_id, "EndpointID": fresh()})
                 .to_string()
                 .into_bytes(),
         ),
@@ -884,16 +971,23 @@ fn plugin_socket_malformed_requests() -> Result<()> {
     let (st, _) = call(&sock, "NetworkDriver.Nope", b"{}")?;
     assert_eq!(st, 404);
     assert_eq!(state(&d), before, "state changed by refused requests");
-    assert_eq!(
-        host_links()
-            .into_iter()
-            .filter(|l| l.starts_with("br-") || l.starts_with("vn"))
-            .collect::<Vec<_>>(),
-        links_before
-            .into_iter()
-            .filter(|l| l.starts_with("br-") || l.starts_with("vn"))
-            .collect::<Vec<_>>(),
-        "links changed by refused requests"
+    let links = host_links();
+    for id in &used {
+        for l in [
+            format!("br-{}", &id[..12]),
+            format!("vnd{}", &id[..8]),
+            format!("vnc{}", &id[..8]),
+        ] {
+            assert!(!links.contains(&l), "refused request left link {l}");
+        }
+    }
+    assert!(
+        links.contains(&format!("br-{}", &net_id[..12])),
+        "Docker's bridge kept"
+    );
+    assert!(
+        links.contains(&format!("vnd{}", &ep_id[..8])),
+        "Docker's endpoint kept"
     );
     let own_now = d.json(&["network", "inspect", "own"])?[0].clone();
     assert_eq!(own_now, own, "netd's own network untouched");
