@@ -7,11 +7,14 @@
 //!
 //! - `docker_network_end_to_end`: network create, two containers ping each other by address
 //!   and by name (Docker's DNS), connect/disconnect of a running container, `-p
-//!   127.0.0.1:P:80` reaching busybox httpd, netctl's view (owner, sandbox), netd restarts
+//!   127.0.0.1:P:80` (and an ephemeral `-p 127.0.0.1::80`) reaching busybox httpd, a
+//!   subnet picked by netd's IPAM, an `--internal` network, netctl's view (owner, sandbox), netd restarts
 //!   (SIGTERM and SIGKILL) with containers running, then `docker network rm` removing the
 //!   bridge, the nft elements and the pool.
 //! - `docker_failures_leave_nothing`: refused options, overlapping subnets and a taken host
 //!   port fail with a clear message and leave nothing in Docker or netd.
+//! - `docker_ipv6_network`: `--ipv6` with a v4 and a v6 subnet from netd's IPAM; ping6
+//!   between containers and an IPv6 default route through netd's bridge.
 //! - `plugin_socket_malformed_requests`: raw requests on the plugin socket (no dockerd):
 //!   bad JSON, unknown ids, duplicates, requests aimed at netd's own objects.
 
@@ -1076,4 +1079,40 @@ fn plugin_socket_malformed_requests() -> Result<()> {
         bail!("netd restarted underneath the test");
     }
     Ok(())
+}
+
+#[test]
+fn docker_ipv6_network() {
+    let Some(mut e) = Env::start("docker_ipv6_network") else {
+        return;
+    };
+    let s4 = subnet(9);
+    let x = (std::process::id() % 0xffff) as u16;
+    let s6 = format!("fd30:{x:x}::/64");
+    let id = e.network("v6", &s4, &["--ipv6", "--subnet", &s6]);
+    let n = e.netd_network(&id).expect("netd network");
+    assert_eq!(n["ipv6"], true);
+    assert_eq!(n["subnets"].as_array().unwrap().len(), 2, "{n}");
+    e.run("c6a", "v6", &[], &["sleep", "600"]);
+    e.run("c6b", "v6", &[], &["sleep", "600"]);
+    let f = "{{(index .NetworkSettings.Networks \"v6\").GlobalIPv6Address}}";
+    let ip6b = e.docker(&["inspect", "-f", f, "c6b"]);
+    assert!(
+        ip6b.starts_with(&format!("fd30:{x:x}:")),
+        "c6b IPv6 {ip6b:?}"
+    );
+    let ok6 = (0..5).any(|_| {
+        std::thread::sleep(Duration::from_millis(300));
+        e.dk.docker(&["exec", "c6a", "ping", "-6", "-c", "1", "-W", "2", &ip6b])
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    });
+    assert!(ok6, "c6a -> c6b over IPv6\n{}", e.dump());
+    assert!(e.pings("c6a", "c6b", 5), "c6a -> c6b by name");
+    let r6 = e.docker(&["exec", "c6a", "ip", "-6", "route"]);
+    assert!(r6.contains("default via fd30:"), "IPv6 default route: {r6}");
+    e.docker(&["rm", "-f", "c6a", "c6b"]);
+    e.docker(&["network", "rm", "v6"]);
+    assert!(e.netd_network(&id).is_none());
+    assert_eq!(bridges_left(&e.d), Vec::<String>::new());
 }
