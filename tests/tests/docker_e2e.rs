@@ -7,10 +7,10 @@
 //!
 //! - `docker_network_end_to_end`: network create, two containers ping each other by address
 //!   and by name (Docker's DNS), connect/disconnect of a running container, `-p
-//!   127.0.0.1:P:80` (and an ephemeral `-p 127.0.0.1::80`) reaching busybox httpd, a
-//!   subnet picked by netd's IPAM, an `--internal` network, netctl's view (owner, sandbox), netd restarts
-//!   (SIGTERM and SIGKILL) with containers running, then `docker network rm` removing the
-//!   bridge, the nft elements and the pool.
+//!   127.0.0.1:P:80` (and an ephemeral `-p 127.0.0.1::80`) reaching busybox httpd, a subnet
+//!   picked by netd's IPAM, an `--internal` network, netctl's view (owner, sandbox), netd
+//!   restarts (SIGTERM and SIGKILL) with containers running, then `docker network rm`
+//!   removing the bridge, the nft elements and the pool.
 //! - `docker_failures_leave_nothing`: refused options, overlapping subnets and a taken host
 //!   port fail with a clear message and leave nothing in Docker or netd.
 //! - `docker_ipv6_network`: `--ipv6` with a v4 and a v6 subnet from netd's IPAM; ping6
