@@ -207,14 +207,7 @@ async fn list_endpoints(State(c): State<Ctl>) -> Json<Vec<rest::Endpoint>> {
     Json(
         st.endpoints
             .values()
-            .map(|e| {
-                let nn = st
-                    .networks
-                    .get(&e.network_id)
-                    .map(|n| n.name.as_str())
-                    .unwrap_or("");
-                e.to_rest(nn)
-            })
+            .map(|e| crate::controller::endpoint_rest(&st, e))
             .collect(),
     )
 }

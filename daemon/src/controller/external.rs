@@ -370,7 +370,13 @@ impl Controller {
                     }
                     other => other,
                 };
-                if let Err(e) = programmed {
+                let started = match programmed {
+                    Ok(()) => ctl.start_port_proxies(&ep, reserved),
+                    Err(e) => Err(e.into()),
+                };
+                if let Err(e) = started {
+                    // Undo all of it: rules, proxies, and the record in the store.
+                    ctl.stop_port_proxies(&ep);
                     let _ = driver
                         .revoke_external_connectivity(&net.spec(), &ep.spec(), &ep.ports)
                         .await;
@@ -378,9 +384,8 @@ impl Controller {
                     let mut t = Txn::new();
                     t.endpoint(&ep);
                     t.commit(&*ctl.store)?;
-                    return Err(e.into());
+                    return Err(e);
                 }
-                ctl.start_port_proxies(&ep, reserved)?;
                 st.endpoints.insert(ep.id.clone(), ep);
                 Ok(())
             })

@@ -8,6 +8,7 @@
 
 pub(crate) mod cni_ipam;
 mod external;
+mod introspect;
 mod network;
 mod ports;
 mod reconcile;
@@ -28,7 +29,7 @@ use crate::store::{Kind, Store};
 pub use external::{ExternalJoin, ExternalNetwork};
 pub use network::now_rfc3339;
 pub use reconcile::ReconcileReport;
-pub use sandbox::{ConnectOpts, HOST_NETNS};
+pub use sandbox::{endpoint_rest, ConnectOpts, HOST_NETNS};
 pub use txn::Txn;
 
 /// Daemon configuration the controller needs.

@@ -631,16 +631,19 @@ pub(crate) fn sandbox_rest(st: &State, s: &SandboxRec) -> rest::Sandbox {
             .endpoints
             .iter()
             .filter_map(|e| st.endpoints.get(e))
-            .map(|e| {
-                let nn = st
-                    .networks
-                    .get(&e.network_id)
-                    .map(|n| n.name.as_str())
-                    .unwrap_or("");
-                e.to_rest(nn)
-            })
+            .map(|e| endpoint_rest(st, e))
             .collect(),
         owner: s.owner.clone(),
         kernel: None,
     }
+}
+
+/// An endpoint as the REST API shows it (with its network's name).
+pub fn endpoint_rest(st: &State, e: &EndpointRec) -> rest::Endpoint {
+    let nn = st
+        .networks
+        .get(&e.network_id)
+        .map(|n| n.name.as_str())
+        .unwrap_or("");
+    e.to_rest(nn)
 }
