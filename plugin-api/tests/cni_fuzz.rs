@@ -4,6 +4,7 @@
 //! prints well-formed JSON with a matching exit code.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use plugin_api::cni::{self, CniError, CniVersion, Result100};
 use plugin_api::rest::CniCall;
@@ -207,18 +208,54 @@ fn ip_net() -> impl Strategy<Value = ipnetwork::IpNetwork> {
 const ENVS_PER_CASE: usize = 16;
 const CASES: u32 = 8_000;
 
+/// parse_call inputs checked so far (all threads), for the printed total.
+static PARSED: AtomicU64 = AtomicU64::new(0);
+static ROUND_TRIPS: AtomicU64 = AtomicU64::new(0);
+static RUNS: AtomicU64 = AtomicU64::new(0);
+
+#[test]
+fn random_calls_136k() {
+    let t = std::time::Instant::now();
+    random_calls_parse_or_fail_cleanly();
+    let n = PARSED.load(Ordering::Relaxed);
+    eprintln!(
+        "cni_fuzz: {n} parse_call cases (config x env) in {:.1?}, no panic, spec codes only",
+        t.elapsed()
+    );
+    assert!(n >= 100_000, "only {n} cases");
+}
+
+#[test]
+fn results_round_trip_10k() {
+    results_round_trip_every_version();
+    eprintln!(
+        "cni_fuzz: {} result round-trips",
+        ROUND_TRIPS.load(Ordering::Relaxed)
+    );
+}
+
+#[test]
+fn runner_10k() {
+    runner_always_prints_json();
+    eprintln!(
+        "cni_fuzz: {} runner invocations printed JSON",
+        RUNS.load(Ordering::Relaxed)
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: CASES, failure_persistence: None, ..ProptestConfig::default() })]
 
-    /// 8,000 configs × 16 environments = 128,000 parse_call inputs.
-    #[test]
+    /// 8,000 configs × (16 random environments + 1 valid one) = 136,000 parse_call inputs.
     fn random_calls_parse_or_fail_cleanly(
         cfg in config(),
         seeds in prop::collection::vec(any::<u64>(), ENVS_PER_CASE),
     ) {
         for seed in seeds {
+            PARSED.fetch_add(1, Ordering::Relaxed);
             check_outcome(&env_from_seed(seed, &cfg));
         }
+        PARSED.fetch_add(1, Ordering::Relaxed);
         // The same config with a fully valid environment reaches the config checks.
         check_outcome(&CniCall {
             command: "ADD".into(),
@@ -235,11 +272,11 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 10_000, failure_persistence: None, ..ProptestConfig::default() })]
 
-    #[test]
     fn results_round_trip_every_version(
         nets in prop::collection::vec((ip_net(), prop::option::of(0usize..2)), 0..4),
         v in prop::sample::select(CniVersion::ALL.to_vec()),
     ) {
+        ROUND_TRIPS.fetch_add(1, Ordering::Relaxed);
         let mut r = Result100::new()
             .interface(cni::Interface::host("netd0", "02:00:00:00:00:01"))
             .interface(cni::Interface::container("eth0", "02:00:00:00:00:02", "/x"));
@@ -257,11 +294,11 @@ proptest! {
         }
     }
 
-    #[test]
     fn runner_always_prints_json(cmd in command(), id in prop::option::of(small_string(12)), stdin in prop_oneof![
         config().prop_map(|c| c.to_string().into_bytes()),
         prop::collection::vec(any::<u8>(), 0..32),
     ]) {
+        RUNS.fetch_add(1, Ordering::Relaxed);
         let env = move |k: &str| match k {
             "CNI_COMMAND" => Some(cmd.clone()),
             "CNI_CONTAINERID" => id.clone(),
