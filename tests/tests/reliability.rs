@@ -264,3 +264,95 @@ fn firewall_table_comes_back_after_ruleset_flush() {
     assert_eq!(count(&before, "\"elem\""), count(&after, "\"elem\""), "same sets with elements");
     assert!(!netd_tests::tcp_talks(&b_ns, &b_ip, &a_ns), "isolation is back");
 }
+
+/// An echo server accepting connections in a namespace until `stop` is set.
+fn echo_server(ns: &str, addr: std::net::SocketAddr, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<anyhow::Result<()>> {
+    netd_tests::in_ns_thread(ns, move || {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind(addr).unwrap();
+        l.set_nonblocking(true).unwrap();
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            match l.accept() {
+                Ok((mut s, _)) => {
+                    let _ = s.set_nonblocking(false);
+                    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+                    let mut b = [0u8; 4];
+                    if s.read_exact(&mut b).is_ok() {
+                        let _ = s.write_all(&b);
+                    }
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    })
+}
+
+#[test]
+fn published_port_traffic_resumes_after_ruleset_flush() {
+    if !require_root("published_port_traffic_resumes_after_ruleset_flush") {
+        return;
+    }
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let host = TestNs::new("fwp").unwrap();
+    // NAT only: with the userland proxy off, the DNAT map is the only way in.
+    let d = Daemon::start_in_netns(&host.path(), &["--userland-proxy=false"]).unwrap();
+    d.ok(&["network", "create", "pa"]).unwrap();
+    let port = 20000 + (netd_tests::rand_u16() % 20000);
+    let a = d
+        .json(&["sandbox", "create", "--name", "srv", "--network", "pa", "-p", &format!("{port}:80")])
+        .unwrap();
+    let b = d.json(&["sandbox", "create", "--name", "cli", "--network", "pa"]).unwrap();
+    let a_ip = ip_of(&a["endpoints"][0]).unwrap();
+    let gw = d.json(&["network", "inspect", "pa"]).unwrap()[0]["subnets"][0]["gateway"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stop = Arc::new(AtomicBool::new(false));
+    let server = echo_server(a["netns_path"].as_str().unwrap(), format!("{a_ip}:80").parse().unwrap(), stop.clone());
+    // The client talks to the published port through the host's address (hairpin).
+    let target: std::net::SocketAddr = format!("{gw}:{port}").parse().unwrap();
+    let stop_c = stop.clone();
+    let client = netd_tests::in_ns_thread(b["netns_path"].as_str().unwrap(), move || {
+        use std::io::{Read, Write};
+        let t0 = Instant::now();
+        let mut log = vec![];
+        while !stop_c.load(Ordering::SeqCst) {
+            let ok = (|| -> std::io::Result<()> {
+                let mut s = std::net::TcpStream::connect_timeout(&target, Duration::from_millis(300))?;
+                s.set_read_timeout(Some(Duration::from_millis(300)))?;
+                s.write_all(b"ping")?;
+                let mut r = [0u8; 4];
+                s.read_exact(&mut r)?;
+                Ok(())
+            })()
+            .is_ok();
+            log.push((t0.elapsed(), ok));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        log
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let flushed_at = Instant::now();
+    sh(&format!("nsenter --net={} nft flush ruleset", host.path())).unwrap();
+    std::thread::sleep(Duration::from_millis(4000));
+    stop.store(true, Ordering::SeqCst);
+    let log = client.join().unwrap().unwrap();
+    let _ = server.join();
+    let _ = flushed_at;
+    let before: Vec<_> = log.iter().filter(|(t, _)| *t < Duration::from_millis(1400)).collect();
+    assert!(before.iter().filter(|(_, ok)| *ok).count() >= 5, "traffic flowed before the flush: {log:?}");
+    // After the flush: the last failure must be within two seconds of the flush, and
+    // traffic must flow at the end.
+    let flush_t = Duration::from_millis(1500);
+    let last_fail = log.iter().filter(|(t, ok)| *t > flush_t && !ok).map(|(t, _)| *t).max();
+    let tail_ok = log.iter().rev().take(5).all(|(_, ok)| *ok);
+    assert!(tail_ok, "traffic flows again: {log:?}");
+    if let Some(f) = last_fail {
+        let gap = f.saturating_sub(flush_t);
+        eprintln!("published-port traffic interrupted for at most {gap:?} after `nft flush ruleset`");
+        assert!(gap < Duration::from_secs(2), "resumed within two seconds (last failure {gap:?} after the flush): {log:?}");
+    } else {
+        eprintln!("published-port traffic never failed across `nft flush ruleset`");
+    }
+}
