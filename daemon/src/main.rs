@@ -63,6 +63,9 @@ struct Args {
     /// Log format: text or json.
     #[arg(long, default_value = "text")]
     log_format: String,
+    /// Also serve Prometheus metrics (`GET /metrics` only) on this TCP address.
+    #[arg(long, env = "NETD_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 fn parse_upstream(s: &str) -> Result<std::net::SocketAddr, String> {
@@ -78,7 +81,8 @@ fn init_logging(a: &Args) -> anyhow::Result<()> {
         .with_context(|| format!("invalid --log-level {:?}", a.log_level))?;
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match a.log_format.as_str() {
         "json" => b.json().init(),
         "text" => b.init(),
@@ -163,6 +167,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ctl.set_dns(Arc::new(daemon::dns::Dns::new(r, sys)));
     }
     let ctl = Arc::new(ctl);
+    let metrics = daemon::metrics::Metrics::new(ctl.clone());
     ctl.start().await?;
     let _fw_watch = daemon::background::spawn_firewall_watch(ctl.clone());
     let _docker_sync = daemon::background::spawn_docker_sync(
@@ -179,7 +184,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let l = bind_socket(&path).await?;
         let backend: Arc<dyn plugin_api::docker::DockerBackend> =
             Arc::new(daemon::docker::DockerPlugin::new(ctl.clone()));
-        let app = plugin_api::docker::router(backend);
+        let app = metrics.instrument("docker", plugin_api::docker::router(backend));
         tracing::info!(socket = %path.display(), "Docker plugin API ready");
         Some((path, tokio::spawn(async move { axum::serve(l, app).await })))
     };
@@ -196,6 +201,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let attach_task = tokio::spawn(daemon::attach::serve(attach_l, containers.clone()));
     let app =
         daemon::api::router(ctl.clone()).merge(daemon::api::container_router(containers.clone()));
+    let app = app
+        .merge(metrics.router())
+        .merge(daemon::explain::router(ctl.clone(), containers.clone()));
+    let app = metrics.instrument("api", app);
+    if let Some(addr) = args.metrics_addr {
+        metrics
+            .serve_tcp(addr)
+            .await
+            .with_context(|| format!("--metrics-addr {addr}"))?;
+    }
     let shutdown = async {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).expect("signal handler");

@@ -3,6 +3,8 @@
 
 mod client;
 mod containers;
+mod doctor;
+mod explain;
 mod print;
 
 use std::collections::BTreeMap;
@@ -85,6 +87,13 @@ enum Cmd {
     /// Build root filesystems for containers.
     #[command(subcommand)]
     Rootfs(containers::RootfsCmd),
+    /// Explain why: a refused `network rm`, who holds a port, what overlaps a subnet.
+    #[command(subcommand)]
+    Explain(explain::ExplainCmd),
+    /// Check this machine for what netd needs, and how to fix what is missing.
+    Doctor,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion { shell: clap_complete::Shell },
 }
 
 #[derive(Subcommand)]
@@ -312,6 +321,12 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Logs { name } => containers::logs(&c, &name)?,
         Cmd::Inspect { names } => containers::inspect(&c, &names)?,
         Cmd::Rootfs(r) => containers::rootfs(r)?,
+        Cmd::Explain(e) => explain::run(&c, e, json)?,
+        Cmd::Doctor => return Ok(doctor::run(&cli.host, json)),
+        Cmd::Completion { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "netctl", &mut std::io::stdout());
+        }
         Cmd::Version => {
             let v: rest::VersionInfo = c.get("/version")?;
             if json {
