@@ -121,6 +121,7 @@ async fn main() {
         BridgeConfig {
             table: table.clone(),
             docker_coexistence: true,
+            ..Default::default()
         },
     );
     d.init().await.expect("init");

@@ -316,7 +316,11 @@ async fn netns_create_delete_and_adopt() {
     // nft inside a sandbox namespace: the table exists there only.
     let ns = Ns::path(&q);
     t.sys
-        .nft_apply(&ns, &drivers::bridge::rules::base_ruleset("sbx"))
+        .nft_apply_text(&ns, &drivers::bridge::ports::maps_script("sbx"))
+        .await
+        .unwrap();
+    t.sys
+        .nft_apply(&ns, &drivers::bridge::rules::base_ruleset("sbx", true))
         .await
         .unwrap();
     assert!(t

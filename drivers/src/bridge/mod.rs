@@ -16,11 +16,13 @@ use tokio::sync::Mutex;
 
 use crate::sys::{BridgePortFlags, Ns, Sys};
 use crate::{
-    Driver, DriverError, EndpointInfo, EndpointSpec, JoinInfo, NetworkSpec, Result, SandboxSpec,
+    Driver, DriverError, EndpointInfo, EndpointSpec, JoinInfo, NetworkSpec, PortBinding, Result,
+    SandboxSpec,
 };
 
 pub mod docker;
 pub mod options;
+pub mod ports;
 pub mod rules;
 
 pub use options::{parse_bridge_options, BridgeOptions};
@@ -32,6 +34,11 @@ pub struct BridgeConfig {
     pub table: String,
     /// Manage `DOCKER-USER` accept rules when that chain exists.
     pub docker_coexistence: bool,
+    /// The daemon serves published ports on the host's loopback with its
+    /// userland proxy (dockerd's `--userland-proxy`, default true). When
+    /// false, the `output` chain DNATs 127.0.0.0/8 too and bridges get
+    /// `route_localnet=1` (hairpin NAT, as dockerd does).
+    pub userland_proxy: bool,
 }
 
 impl Default for BridgeConfig {
@@ -39,6 +46,7 @@ impl Default for BridgeConfig {
         BridgeConfig {
             table: "netd".into(),
             docker_coexistence: true,
+            userland_proxy: true,
         }
     }
 }
@@ -147,22 +155,29 @@ impl BridgeDriver {
         &self.sys
     }
 
-    /// Ensure the base table, sets, chains and fixed rules (idempotent).
+    /// Ensure the base table, sets, maps, chains and fixed rules (idempotent).
     pub async fn init(&self) -> Result<()> {
         let mut ready = self.fw.lock().await;
-        self.sys
-            .nft_apply(&Ns::Host, &rules::base_ruleset(&self.cfg.table))
-            .await?;
+        self.apply_base().await?;
         *ready = true;
+        Ok(())
+    }
+
+    async fn apply_base(&self) -> Result<()> {
+        let t = &self.cfg.table;
+        self.sys
+            .nft_apply_text(&Ns::Host, &ports::maps_script(t))
+            .await?;
+        self.sys
+            .nft_apply(&Ns::Host, &rules::base_ruleset(t, self.cfg.userland_proxy))
+            .await?;
         Ok(())
     }
 
     async fn ensure_init(&self) -> Result<tokio::sync::MutexGuard<'_, bool>> {
         let mut g = self.fw.lock().await;
         if !*g {
-            self.sys
-                .nft_apply(&Ns::Host, &rules::base_ruleset(&self.cfg.table))
-                .await?;
+            self.apply_base().await?;
             *g = true;
         }
         Ok(g)
@@ -276,6 +291,91 @@ impl BridgeDriver {
         Ok(())
     }
 
+    /// What the port maps hold now (for the slow paths of publish/unpublish).
+    async fn port_listing(&self, ports: &[PortBinding]) -> Result<ports::Listing> {
+        let t = self.cfg.table.as_str();
+        let mut names: Vec<&str> = ports.iter().map(ports::map_of).collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut maps = Vec::new();
+        for n in names {
+            if let Some(v) = self
+                .sys
+                .nft_list(&Ns::Host, &["list", "map", "inet", t, n])
+                .await?
+            {
+                maps.push((n, v));
+            }
+        }
+        Ok(ports::listing_from(&maps))
+    }
+
+    /// Add the map elements of `ports` (replacing stale ones), then flush the
+    /// UDP conntrack entries of their host ports.
+    async fn publish(&self, ports: &[PortBinding]) -> Result<()> {
+        {
+            let _g = self.ensure_init().await?;
+            let t = self.cfg.table.as_str();
+            if let Err(e) = self
+                .sys
+                .nft_apply(&Ns::Host, &ports::add_batch(t, ports))
+                .await
+            {
+                // A key is held with another value (stale after a crash, the
+                // daemon has checked for live conflicts): replace it.
+                tracing::info!(error = %e, "port map: replacing stale elements");
+                let now = self.port_listing(ports).await?;
+                self.sys
+                    .nft_apply(&Ns::Host, &ports::replace_batch(t, ports, &now))
+                    .await?;
+            }
+        }
+        self.flush_conntrack(ports).await;
+        tracing::info!(ports = ?ports, "published ports");
+        Ok(())
+    }
+
+    async fn unpublish(&self, ports: &[PortBinding]) -> Result<()> {
+        {
+            let _g = self.ensure_init().await?;
+            let t = self.cfg.table.as_str();
+            if let Err(e) = self
+                .sys
+                .nft_apply(&Ns::Host, &ports::remove_batch(t, ports))
+                .await
+            {
+                // Some key maps elsewhere now: remove only what is still ours.
+                tracing::info!(error = %e, "port map: removing only our own elements");
+                let now = self.port_listing(ports).await?;
+                self.sys
+                    .nft_apply(&Ns::Host, &ports::remove_owned_batch(t, ports, &now))
+                    .await?;
+            }
+        }
+        self.flush_conntrack(ports).await;
+        tracing::info!(ports = ?ports, "revoked ports");
+        Ok(())
+    }
+
+    /// Best effort: a failure is logged (the mapping itself is in place; only
+    /// a UDP flow that predates it may stay on its old path until it idles).
+    async fn flush_conntrack(&self, ports: &[PortBinding]) {
+        let mut filters: Vec<_> = ports.iter().filter_map(ports::conntrack_filter).collect();
+        filters.sort_unstable_by_key(|f| (f.dst_port, f.ipv6, f.dst_addr));
+        filters.dedup();
+        for f in filters {
+            match self.sys.conntrack_delete(&Ns::Host, &f).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    port = f.dst_port,
+                    deleted = n,
+                    "flushed UDP conntrack entries"
+                ),
+                Err(e) => tracing::warn!(port = f.dst_port, error = %e, "conntrack flush failed"),
+            }
+        }
+    }
+
     /// Build the bridge. Returns whether we created it (for rollback).
     async fn build_bridge(&self, spec: &NetworkSpec, o: &BridgeOptions) -> Result<bool> {
         let h = Ns::Host;
@@ -300,6 +400,12 @@ impl BridgeDriver {
                 true
             }
         };
+        if !self.cfg.userland_proxy {
+            // Loopback-sourced, DNAT'ed packets may leave through the bridge
+            // (then masqueraded) and their replies come back (ports.rs).
+            let key = format!("net/ipv4/conf/{br}/route_localnet");
+            self.sys.sysctl_set(&h, &key, "1").await?;
+        }
         if spec.enable_ipv6 {
             let key = format!("net/ipv6/conf/{br}/disable_ipv6");
             if let Err(e) = self.sys.sysctl_set(&h, &key, "0").await {
@@ -440,20 +546,25 @@ impl Driver for BridgeDriver {
         }
         let steps = async {
             self.sys.set_master(&h, &host, Some(&o.bridge_name)).await?;
-            if !o.icc {
-                // ICC off at L2: isolated ports cannot reach each other, only
-                // the bridge (gateway). See rules.rs.
-                self.sys
-                    .set_bridge_port(
-                        &h,
-                        &host,
-                        BridgePortFlags {
-                            isolated: Some(true),
-                            hairpin: None,
-                        },
-                    )
-                    .await?;
-            }
+            // Hairpin: with br_netfilter (bridge-nf-call-iptables=1, the
+            // usual default), a container reaching its OWN published port
+            // through the gateway is DNAT'ed in the bridge's prerouting and
+            // bridged straight back out of the port it came in by, which the
+            // bridge only allows in hairpin mode (dockerd sets it too when it
+            // NATs hairpin traffic). Reflected IPv6 DAD probes are ignored by
+            // the kernel's enhanced DAD (nonce).
+            // ICC off at L2: isolated ports cannot reach each other, only the
+            // bridge (gateway). See rules.rs.
+            self.sys
+                .set_bridge_port(
+                    &h,
+                    &host,
+                    BridgePortFlags {
+                        isolated: (!o.icc).then_some(true),
+                        hairpin: Some(true),
+                    },
+                )
+                .await?;
             if self.sys.get_link(&h, &peer).await?.is_some() {
                 self.sys.set_mac(&h, &peer, &mac).await?;
             }
@@ -508,6 +619,45 @@ impl Driver for BridgeDriver {
 
     async fn leave(&self, _net: &NetworkSpec, _ep: &EndpointSpec, _sb: &SandboxSpec) -> Result<()> {
         Ok(())
+    }
+
+    async fn program_external_connectivity(
+        &self,
+        net: &NetworkSpec,
+        ep: &EndpointSpec,
+        ports: &[PortBinding],
+    ) -> Result<()> {
+        if ports.is_empty() {
+            return Ok(());
+        }
+        if net.internal {
+            return Err(DriverError::InvalidArgument(format!(
+                "network {} is internal: ports cannot be published on it",
+                net.name
+            )));
+        }
+        for p in ports {
+            ports::validate(p)?;
+            if !ep.addresses.iter().any(|a| a.ip() == p.container_ip) {
+                return Err(DriverError::InvalidArgument(format!(
+                    "port {}/{}: {} is not an address of endpoint {}",
+                    p.host_port, p.proto, p.container_ip, ep.id
+                )));
+            }
+        }
+        self.publish(ports).await
+    }
+
+    async fn revoke_external_connectivity(
+        &self,
+        _net: &NetworkSpec,
+        _ep: &EndpointSpec,
+        ports: &[PortBinding],
+    ) -> Result<()> {
+        if ports.is_empty() {
+            return Ok(());
+        }
+        self.unpublish(ports).await
     }
 }
 

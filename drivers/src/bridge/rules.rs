@@ -14,6 +14,10 @@
 //! | `internal`     | ifname               | bridges of internal networks |
 //! | `internal_gw4/6` | ifname . ip(6)_addr| `br . gateway` (internal)    |
 //! | `masq4/6`      | ip(6)_addr interval  | subnets to masquerade        |
+//! | `bridge_nets4/6` | ifname . ip(6)_addr interval | `br . subnet` (hairpin) |
+//!
+//! Published ports add four maps and the `prerouting` / `output` nat chains
+//! (see [`super::ports`]); they too only ever change by elements.
 //!
 //! Chains and rules (evaluated in order):
 //!
@@ -33,10 +37,12 @@
 //!    per packet.
 //! 3. `iifname @internal drop`, 4. `oifname @internal drop`: nothing routed
 //!    leaves or enters an internal network.
-//! 5. `iifname @bridges oifname @bridges drop`: isolation between networks.
-//! 6. `oifname @bridges ct state established,related accept`: replies.
-//! 7. `oifname @bridges ct status dnat accept`: published ports (DNAT'ed by
-//!    the port-publishing rules).
+//! 5. `oifname @bridges ct status dnat accept`: published ports (DNAT'ed by
+//!    the port-publishing rules), in both directions, also from a container
+//!    of another netd network reaching it through a host address, hence
+//!    before the isolation rule.
+//! 6. `iifname @bridges oifname @bridges drop`: isolation between networks.
+//! 7. `oifname @bridges ct state established,related accept`: replies.
 //! 8. `oifname @bridges drop`: nothing else from outside reaches containers.
 //!
 //! `input` (filter, hook input): internal networks may reach the host only
@@ -45,7 +51,7 @@
 //! `iifname @internal drop`.
 //!
 //! `postrouting` (nat, hook postrouting): `ip saddr @masq4 oifname !=
-//! @bridges masquerade`, same for v6.
+//! @bridges masquerade`, same for v6, then the hairpin rules of ports.rs.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -75,6 +81,8 @@ pub const SET_INTERNAL_GW4: &str = "internal_gw4";
 pub const SET_INTERNAL_GW6: &str = "internal_gw6";
 pub const SET_MASQ4: &str = "masq4";
 pub const SET_MASQ6: &str = "masq6";
+pub const SET_BRIDGE_NETS4: &str = "bridge_nets4";
+pub const SET_BRIDGE_NETS6: &str = "bridge_nets6";
 
 /// All sets of the table, with their types.
 pub fn set_defs() -> Vec<(&'static str, SetTypeValue<'static>, bool)> {
@@ -90,6 +98,8 @@ pub fn set_defs() -> Vec<(&'static str, SetTypeValue<'static>, bool)> {
         (SET_INTERNAL_GW6, concat(&[Ifname, Ipv6Addr]), false),
         (SET_MASQ4, single(Ipv4Addr), true),
         (SET_MASQ6, single(Ipv6Addr), true),
+        (SET_BRIDGE_NETS4, concat(&[Ifname, Ipv4Addr]), true),
+        (SET_BRIDGE_NETS6, concat(&[Ifname, Ipv6Addr]), true),
     ]
 }
 
@@ -106,16 +116,16 @@ pub struct NetworkFw {
 
 // ---- small expression helpers ----
 
-fn s(v: impl Into<String>) -> Expression<'static> {
+pub(crate) fn s(v: impl Into<String>) -> Expression<'static> {
     Expression::String(Cow::Owned(v.into()))
 }
-fn set_ref(name: &str) -> Expression<'static> {
+pub(crate) fn set_ref(name: &str) -> Expression<'static> {
     s(format!("@{name}"))
 }
-fn meta(key: MetaKey) -> Expression<'static> {
+pub(crate) fn meta(key: MetaKey) -> Expression<'static> {
     Expression::Named(NamedExpression::Meta(Meta { key }))
 }
-fn payload(proto: &str, field: &str) -> Expression<'static> {
+pub(crate) fn payload(proto: &str, field: &str) -> Expression<'static> {
     Expression::Named(NamedExpression::Payload(Payload::PayloadField(
         PayloadField {
             protocol: Cow::Owned(proto.into()),
@@ -123,20 +133,24 @@ fn payload(proto: &str, field: &str) -> Expression<'static> {
         },
     )))
 }
-fn concat(items: Vec<Expression<'static>>) -> Expression<'static> {
+pub(crate) fn concat(items: Vec<Expression<'static>>) -> Expression<'static> {
     Expression::Named(NamedExpression::Concat(items))
 }
-fn ct(key: &str) -> Expression<'static> {
+pub(crate) fn ct(key: &str) -> Expression<'static> {
     Expression::Named(NamedExpression::CT(CT {
         key: Cow::Owned(key.into()),
         family: None,
         dir: None,
     }))
 }
-fn m(left: Expression<'static>, op: Operator, right: Expression<'static>) -> Statement<'static> {
+pub(crate) fn m(
+    left: Expression<'static>,
+    op: Operator,
+    right: Expression<'static>,
+) -> Statement<'static> {
     Statement::Match(Match { left, right, op })
 }
-fn in_set(left: Expression<'static>, set: &str) -> Statement<'static> {
+pub(crate) fn in_set(left: Expression<'static>, set: &str) -> Statement<'static> {
     m(left, Operator::EQ, set_ref(set))
 }
 fn list(items: &[&str]) -> Expression<'static> {
@@ -146,7 +160,11 @@ fn iif_oif() -> Expression<'static> {
     concat(vec![meta(MetaKey::Iifname), meta(MetaKey::Oifname)])
 }
 
-fn rule(table: &str, chain: &str, expr: Vec<Statement<'static>>) -> NfListObject<'static> {
+pub(crate) fn rule(
+    table: &str,
+    chain: &str,
+    expr: Vec<Statement<'static>>,
+) -> NfListObject<'static> {
     NfListObject::Rule(Rule {
         family: NfFamily::INet,
         table: Cow::Owned(table.into()),
@@ -181,8 +199,10 @@ fn table_obj(family: NfFamily, name: &str) -> Table<'static> {
     }
 }
 
-/// The fixed rules, per chain, in order.
-pub fn fixed_rules(table: &str) -> Vec<NfListObject<'static>> {
+/// The fixed rules, per chain, in order. `userland_proxy` only changes the
+/// content of the `output` DNAT rules (loopback left to the proxy), never
+/// their number.
+pub fn fixed_rules(table: &str, userland_proxy: bool) -> Vec<NfListObject<'static>> {
     use MetaKey::{Iifname, Oifname};
     let drop = || Statement::Drop(None);
     let accept = || Statement::Accept(None);
@@ -190,7 +210,7 @@ pub fn fixed_rules(table: &str) -> Vec<NfListObject<'static>> {
     let f = CHAIN_FORWARD;
     let i = CHAIN_INPUT;
     let p = CHAIN_POSTROUTING;
-    vec![
+    let mut out = vec![
         rule(
             table,
             f,
@@ -207,6 +227,15 @@ pub fn fixed_rules(table: &str) -> Vec<NfListObject<'static>> {
             table,
             f,
             vec![
+                in_set(meta(Oifname), SET_BRIDGES),
+                m(ct("status"), Operator::IN, s("dnat")),
+                accept(),
+            ],
+        ),
+        rule(
+            table,
+            f,
+            vec![
                 in_set(meta(Iifname), SET_BRIDGES),
                 in_set(meta(Oifname), SET_BRIDGES),
                 drop(),
@@ -218,15 +247,6 @@ pub fn fixed_rules(table: &str) -> Vec<NfListObject<'static>> {
             vec![
                 in_set(meta(Oifname), SET_BRIDGES),
                 m(ct("state"), Operator::IN, list(&["established", "related"])),
-                accept(),
-            ],
-        ),
-        rule(
-            table,
-            f,
-            vec![
-                in_set(meta(Oifname), SET_BRIDGES),
-                m(ct("status"), Operator::IN, s("dnat")),
                 accept(),
             ],
         ),
@@ -294,7 +314,11 @@ pub fn fixed_rules(table: &str) -> Vec<NfListObject<'static>> {
                 masq(),
             ],
         ),
-    ]
+    ];
+    out.extend(super::ports::postrouting_rules(table));
+    out.extend(super::ports::prerouting_rules(table));
+    out.extend(super::ports::output_rules(table, userland_proxy));
+    out
 }
 
 fn schema_set_item(e: Expression<'static>) -> nftables::expr::SetItem<'static> {
@@ -303,14 +327,17 @@ fn schema_set_item(e: Expression<'static>) -> nftables::expr::SetItem<'static> {
 
 /// Number of rules [`base_ruleset`] installs (what `nft list` must show).
 pub fn fixed_rule_count() -> usize {
-    fixed_rules("x").len()
+    fixed_rules("x", true).len()
 }
 
 /// Create (if missing) the table, its sets and chains, and (re)write the fixed
 /// rules: our own chains are flushed and refilled in the same transaction, so
 /// running this again never duplicates rules and never touches set elements
 /// or anybody else's tables.
-pub fn base_ruleset(table: &str) -> Nftables<'static> {
+///
+/// The port maps must exist first (text script, see
+/// [`super::ports::maps_script`]): the DNAT rules refer to them.
+pub fn base_ruleset(table: &str, userland_proxy: bool) -> Nftables<'static> {
     let mut b = Batch::new();
     b.add(NfListObject::Table(table_obj(NfFamily::INet, table)));
     for (name, ty, interval) in set_defs() {
@@ -346,6 +373,21 @@ pub fn base_ruleset(table: &str) -> Nftables<'static> {
             NfHook::Postrouting,
             100,
         ),
+        // dstnat = -100
+        chain(
+            table,
+            super::ports::CHAIN_PREROUTING,
+            NfChainType::NAT,
+            NfHook::Prerouting,
+            -100,
+        ),
+        chain(
+            table,
+            super::ports::CHAIN_OUTPUT,
+            NfChainType::NAT,
+            NfHook::Output,
+            -100,
+        ),
     ];
     for c in &chains {
         b.add(NfListObject::Chain(c.clone()));
@@ -353,7 +395,7 @@ pub fn base_ruleset(table: &str) -> Nftables<'static> {
     for c in chains {
         b.add_cmd(NfCmd::Flush(schema::FlushObject::Chain(c)));
     }
-    for r in fixed_rules(table) {
+    for r in fixed_rules(table, userland_proxy) {
         b.add(r);
     }
     b.to_nftables()
@@ -369,9 +411,13 @@ pub fn delete_table(table: &str) -> Nftables<'static> {
 }
 
 fn prefix(n: &IpNetwork) -> Expression<'static> {
+    prefix_of(&n.network().to_string(), n.prefix() as u32)
+}
+
+pub(crate) fn prefix_of(addr: &str, len: u32) -> Expression<'static> {
     Expression::Named(NamedExpression::Prefix(Prefix {
-        addr: Box::new(s(n.network().to_string())),
-        len: n.prefix() as u32,
+        addr: Box::new(s(addr.to_string())),
+        len,
     }))
 }
 
@@ -395,10 +441,14 @@ pub fn network_elements(net: &NetworkFw) -> Vec<(&'static str, Expression<'stati
             };
             out.push((set, concat(vec![br(), s(gw.to_string())])));
         }
-    } else if net.masquerade {
-        for sn in &net.subnets {
-            out.push((if sn.is_ipv4() { SET_MASQ4 } else { SET_MASQ6 }, prefix(sn)));
+    } else {
+        if net.masquerade {
+            for sn in &net.subnets {
+                out.push((if sn.is_ipv4() { SET_MASQ4 } else { SET_MASQ6 }, prefix(sn)));
+            }
         }
+        // Hairpin masquerade of published ports (ports.rs).
+        out.extend(super::ports::bridge_net_elements(&net.bridge, &net.subnets));
     }
     out
 }
@@ -457,7 +507,7 @@ mod tests {
 
     #[test]
     fn base_ruleset_shape() {
-        let c = cmds(&base_ruleset("netd_t"));
+        let c = cmds(&base_ruleset("netd_t", true));
         assert_eq!(
             c[0],
             json!({"add": {"table": {"family": "inet", "name": "netd_t"}}})
@@ -476,19 +526,31 @@ mod tests {
                 "internal_gw4",
                 "internal_gw6",
                 "masq4",
-                "masq6"
+                "masq6",
+                "bridge_nets4",
+                "bridge_nets6"
             ]
         );
         assert_eq!(c[1 + 1]["add"]["set"]["type"], json!(["ifname", "ifname"]));
         assert_eq!(c[7]["add"]["set"]["flags"], json!(["interval"]));
         let flushes = c.iter().filter(|x| x.get("flush").is_some()).count();
-        assert_eq!(flushes, 3);
+        assert_eq!(flushes, 5);
         let rules: Vec<_> = c
             .iter()
             .filter(|x| x["add"].get("rule").is_some())
             .collect();
         assert_eq!(rules.len(), fixed_rule_count());
-        assert_eq!(fixed_rule_count(), 14);
+        // 14 bridge rules + 3 postrouting, 9 prerouting, 4 output for ports.
+        assert_eq!(fixed_rule_count(), 30);
+        let chain_of = |i: usize| rules[i]["add"]["rule"]["chain"].as_str().unwrap();
+        assert_eq!(chain_of(17), "prerouting");
+        assert_eq!(chain_of(26), "output");
+        assert_eq!(chain_of(29), "output");
+        // ct status dnat is accepted before the isolation rule.
+        assert_eq!(
+            rules[4]["add"]["rule"]["expr"][1],
+            json!({"match": {"left": {"ct": {"key": "status"}}, "right": "dnat", "op": "in"}})
+        );
         // Flushes come after the chain adds and before the rules.
         let first_rule = c
             .iter()
@@ -505,7 +567,7 @@ mod tests {
         assert_eq!(post["add"]["chain"]["prio"], 100);
         // Isolation rule and masquerade rule, snapshot style.
         assert_eq!(
-            rules[4]["add"]["rule"]["expr"],
+            rules[5]["add"]["rule"]["expr"],
             json!([
                 {"match": {"left": {"meta": {"key": "iifname"}}, "right": "@bridges", "op": "=="}},
                 {"match": {"left": {"meta": {"key": "oifname"}}, "right": "@bridges", "op": "=="}},
@@ -543,6 +605,14 @@ mod tests {
                 ("same_bridge", json!({"concat": ["br-0123", "br-0123"]})),
                 ("masq4", json!({"prefix": {"addr": "10.5.0.0", "len": 24}})),
                 ("masq6", json!({"prefix": {"addr": "fd05::", "len": 64}})),
+                (
+                    "bridge_nets4",
+                    json!({"concat": ["br-0123", {"prefix": {"addr": "10.5.0.0", "len": 24}}]})
+                ),
+                (
+                    "bridge_nets6",
+                    json!({"concat": ["br-0123", {"prefix": {"addr": "fd05::", "len": 64}}]})
+                ),
             ]
         );
     }
@@ -575,13 +645,15 @@ mod tests {
     fn no_masquerade_option() {
         let mut n = net();
         n.masquerade = false;
-        assert_eq!(network_elements(&n).len(), 2);
+        let e = network_elements(&n);
+        assert_eq!(e.len(), 4);
+        assert!(!e.iter().any(|(s, _)| s.starts_with("masq")));
     }
 
     #[test]
     fn remove_is_add_then_delete() {
         let c = cmds(&remove_network("t", &net()));
-        assert_eq!(c.len(), 8);
+        assert_eq!(c.len(), 12);
         for pair in c.chunks(2) {
             assert_eq!(pair[0]["add"], pair[1]["delete"]);
         }

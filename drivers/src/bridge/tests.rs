@@ -41,6 +41,7 @@ fn driver() -> (Arc<FakeSys>, BridgeDriver) {
         BridgeConfig {
             table: "t".into(),
             docker_coexistence: true,
+            ..Default::default()
         },
     );
     (sys, d)
@@ -54,7 +55,8 @@ async fn create_network_steps() {
     assert_eq!(
         calls,
         vec![
-            "nft_apply host 29 cmds",
+            "nft_apply_text host 5 lines",
+            "nft_apply host 51 cmds",
             "create_bridge host br-abcdef012345 mtu=None",
             "sysctl_set host net/ipv6/conf/br-abcdef012345/disable_ipv6=0",
             "add_addr host br-abcdef012345 10.7.0.1/24",
@@ -62,7 +64,7 @@ async fn create_network_steps() {
             "set_up host br-abcdef012345 true",
             "sysctl_set host net.ipv4.ip_forward=1",
             "sysctl_set host net.ipv6.conf.all.forwarding=1",
-            "nft_apply host 4 cmds",
+            "nft_apply host 6 cmds",
             "nft_list host list set inet t bridges",
             "nft_list host list chain ip filter DOCKER-USER",
             "nft_list host list chain ip6 filter DOCKER-USER",
@@ -87,7 +89,7 @@ async fn create_network_steps() {
 async fn create_network_rolls_back_bridge_when_firewall_fails() {
     let (sys, d) = driver();
     d.init().await.unwrap();
-    sys.fail_on("nft_apply host 4");
+    sys.fail_on("nft_apply host 6 cmds");
     assert!(d.create_network(&net(false)).await.is_err());
     let calls = sys.calls();
     assert!(
@@ -122,12 +124,13 @@ async fn endpoint_lifecycle_and_rollback() {
     assert_eq!(info.host_ifname.as_deref(), Some("vnd00112233"));
     assert_eq!(info.container_ifname.as_deref(), Some("vnc00112233"));
     assert_eq!(info.mac.as_deref(), Some("02:42:0a:07:00:02"));
-    let tail: Vec<_> = sys.calls().into_iter().rev().take(4).collect();
+    let tail: Vec<_> = sys.calls().into_iter().rev().take(5).collect();
     assert_eq!(
         tail,
         vec![
             "set_up host vnd00112233 true",
             "set_mac host vnc00112233 02:42:0a:07:00:02",
+            "set_bridge_port host vnd00112233 hairpin=Some(true) isolated=None",
             "set_master host vnd00112233 Some(\"br-abcdef012345\")",
             "create_veth host vnd00112233 vnc00112233 mtu=None",
         ]
@@ -157,7 +160,7 @@ async fn icc_off_isolates_ports() {
     d.create_network(&n).await.unwrap();
     d.create_endpoint(&n, &ep(&["10.7.0.3/24"])).await.unwrap();
     assert!(sys.calls().contains(
-        &"set_bridge_port host vnd00112233 hairpin=None isolated=Some(true)".to_string()
+        &"set_bridge_port host vnd00112233 hairpin=Some(true) isolated=Some(true)".to_string()
     ));
 }
 

@@ -27,6 +27,9 @@ struct Inner {
     nft: Vec<serde_json::Value>,
     fail_on: Option<String>,
     sysctls: BTreeMap<String, String>,
+    /// Canned answers for `nft_list` (key: the args joined by spaces), used once.
+    nft_listings: BTreeMap<String, serde_json::Value>,
+    nft_text: Vec<String>,
     /// veth peers by name (both directions): deleting one end deletes both.
     peers: BTreeMap<String, String>,
 }
@@ -42,6 +45,18 @@ impl FakeSys {
     /// nft batches applied so far.
     pub fn nft_batches(&self) -> Vec<serde_json::Value> {
         self.inner.lock().unwrap().nft.clone()
+    }
+    /// nft text scripts applied so far.
+    pub fn nft_texts(&self) -> Vec<String> {
+        self.inner.lock().unwrap().nft_text.clone()
+    }
+    /// Answer the next `nft_list` with these args (joined by spaces) with `v`.
+    pub fn set_nft_listing(&self, args: &str, v: serde_json::Value) {
+        self.inner
+            .lock()
+            .unwrap()
+            .nft_listings
+            .insert(args.into(), v);
     }
     /// Make the first call whose line starts with `prefix` fail (once).
     pub fn fail_on(&self, prefix: &str) {
@@ -254,6 +269,34 @@ impl Sys for FakeSys {
     }
     async fn nft_list(&self, ns: &Ns, args: &[&str]) -> SysResult<Option<serde_json::Value>> {
         self.record(format!("nft_list {ns} {}", args.join(" ")))?;
-        Ok(None)
+        Ok(self
+            .inner
+            .lock()
+            .unwrap()
+            .nft_listings
+            .remove(&args.join(" ")))
+    }
+    async fn nft_apply_text(&self, ns: &Ns, script: &str) -> SysResult<()> {
+        self.record(format!(
+            "nft_apply_text {ns} {} lines",
+            script.lines().count()
+        ))?;
+        self.inner.lock().unwrap().nft_text.push(script.to_string());
+        Ok(())
+    }
+    async fn conntrack_delete(
+        &self,
+        ns: &Ns,
+        f: &super::conntrack::CtFilter,
+    ) -> SysResult<usize> {
+        let addr = f.dst_addr.map_or_else(
+            || if f.ipv6 { "any6" } else { "any4" }.to_string(),
+            |a| a.to_string(),
+        );
+        self.record(format!(
+            "conntrack_delete {ns} proto {} dst {addr} port {}",
+            f.proto, f.dst_port
+        ))?;
+        Ok(0)
     }
 }

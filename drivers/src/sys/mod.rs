@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use ipnetwork::IpNetwork;
 use serde::Serialize;
 
+pub mod conntrack;
 pub mod fake;
 pub mod netlink;
 pub mod netns;
@@ -190,6 +191,13 @@ pub trait Sys: Send + Sync {
     /// matches, never make the listing fail). `Ok(None)` when nft says the
     /// object does not exist.
     async fn nft_list(&self, ns: &Ns, args: &[&str]) -> SysResult<Option<serde_json::Value>>;
+    /// Apply an nft script in the text syntax (`nft -f -`), one transaction.
+    /// Only for what nft 1.0.6's JSON parser cannot express: maps whose data
+    /// is a concatenation (`ipv4_addr . inet_service`).
+    async fn nft_apply_text(&self, ns: &Ns, script: &str) -> SysResult<()>;
+    /// Delete the conntrack entries matching `filter` (ctnetlink); returns how
+    /// many were deleted.
+    async fn conntrack_delete(&self, ns: &Ns, filter: &conntrack::CtFilter) -> SysResult<usize>;
 }
 
 /// Parse `aa:bb:cc:dd:ee:ff`.

@@ -54,6 +54,30 @@ pub async fn apply_json(netns: Option<&Path>, json: &[u8]) -> SysResult<()> {
     }
 }
 
+/// Apply a script in nft's text syntax (`nft -f -`), one transaction.
+pub async fn apply_text(netns: Option<&Path>, script: &str) -> SysResult<()> {
+    let mut child = command(netns)
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| SysError::Nft(format!("cannot run nft: {e}")))?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin.write_all(script.as_bytes()).await?;
+    drop(stdin);
+    let out = child.wait_with_output().await?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(SysError::Nft(format!(
+            "{} (script: {script})",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
 /// `nft -j ARGS`, stdout parsed as JSON; `None` when nft reports that the
 /// object does not exist.
 pub async fn list(netns: Option<&Path>, args: &[&str]) -> SysResult<Option<serde_json::Value>> {

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use ipnetwork::IpNetwork;
 use tokio::sync::OnceCell;
 
+use super::conntrack::{self, CtFilter};
 use super::netlink::Netlink;
 use super::{netns, nft, sysctl_path, AddrState, BridgePortFlags, LinkState, RouteState};
 use super::{Ns, Sys, SysError, SysResult};
@@ -182,5 +183,18 @@ impl Sys for RealSys {
     }
     async fn nft_list(&self, ns: &Ns, args: &[&str]) -> SysResult<Option<serde_json::Value>> {
         nft::list(self.ns_path(ns), args).await
+    }
+    async fn nft_apply_text(&self, ns: &Ns, script: &str) -> SysResult<()> {
+        nft::apply_text(self.ns_path(ns), script).await
+    }
+    async fn conntrack_delete(&self, ns: &Ns, filter: &CtFilter) -> SysResult<usize> {
+        // ctnetlink acts in the namespace of the thread that opens the socket.
+        let f = *filter;
+        match self.ns_path(ns) {
+            None => tokio::task::spawn_blocking(move || conntrack::delete_matching(&f))
+                .await
+                .map_err(|e| SysError::Nft(format!("conntrack task: {e}")))?,
+            Some(p) => netns::run_in_netns(p, move || conntrack::delete_matching(&f)).await?,
+        }
     }
 }

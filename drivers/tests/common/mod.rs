@@ -50,6 +50,11 @@ pub struct TestHost {
 
 impl TestHost {
     pub async fn new(test: &str) -> TestHost {
+        Self::new_with(test, true).await
+    }
+
+    /// Like [`TestHost::new`], with the daemon's `--userland-proxy` setting.
+    pub async fn new_with(test: &str, userland_proxy: bool) -> TestHost {
         let pid = std::process::id();
         let dir = std::env::temp_dir().join(format!("netd-drv-{test}-{pid}"));
         let host = dir.join("host");
@@ -62,6 +67,7 @@ impl TestHost {
             BridgeConfig {
                 table: table.clone(),
                 docker_coexistence: true,
+                userland_proxy,
             },
         );
         driver.init().await.expect("init firewall");
