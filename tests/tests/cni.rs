@@ -412,8 +412,10 @@ fn chain_with_portmap_and_tuning() -> Result<()> {
                 .map(move |c| (format!("{t} {c}"), nat_chain(t, c)))
         })
         .collect();
+    let mut added: Option<Value> = None;
     let res = (|| -> Result<()> {
         let r = add_list(&list, &e, &caps)?;
+        added = Some(r.clone());
         let addr = verify_add_result(&r, "1.0.0", &ns, "eth0")?;
         assert_eq!(
             ns.exec("cat /proc/sys/net/core/somaxconn")?.trim(),
@@ -436,6 +438,7 @@ fn chain_with_portmap_and_tuning() -> Result<()> {
             "host 127.0.0.1:{port} -> container {addr}:8080 through portmap"
         );
         check_list(&list, &e, &caps, &r)?;
+        added = None;
         del_list(&list, &e, &caps, Some(&r))?;
         assert!(
             !sh("iptables -t nat -S")?.contains(&addr),
@@ -445,6 +448,10 @@ fn chain_with_portmap_and_tuning() -> Result<()> {
         println!("chain netd-cni + portmap + tuning: ADD ({addr}, port {port}) CHECK DEL ok");
         Ok(())
     })();
+    if let Some(r) = &added {
+        // Failed half-way: DEL anyway so portmap's per-container chain goes.
+        let _ = del_list(&list, &e, &caps, Some(r));
+    }
     // portmap leaves its top-level chains behind: remove the ones this test made.
     remove_portmap_chains(&pre);
     res
