@@ -9,7 +9,7 @@ use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::process::Command;
 use std::time::Duration;
 
-use netd_tests::{bin, in_ns_thread, require_root, run, Daemon};
+use netd_tests::{bin, in_ns_thread, require_root, run, Daemon, TestNs};
 
 /// One parsed sample line: name, labels, value.
 type Sample = (String, BTreeMap<String, String>, f64);
@@ -603,4 +603,153 @@ fn completion_scripts() {
         );
     }
     assert!(contrib.join("_netctl").exists() && contrib.join("netctl.fish").exists());
+}
+
+#[test]
+fn cni_and_docker_plugin_calls_are_counted_and_explained() {
+    if !require_root("cni_and_docker_plugin_calls_are_counted_and_explained") {
+        return;
+    }
+    let mut d = Daemon::start().unwrap();
+    let ns = TestNs::new("opcni").unwrap();
+    let br = format!("cb{}", netd_tests::uniq());
+    d.cleanup_bridges.push(br.clone());
+    // The top /24 of the daemon's private pool `base=10.X.Y.0/20,size=24`.
+    let base = d
+        .pool
+        .trim_start_matches("base=")
+        .split('/')
+        .next()
+        .unwrap();
+    let o: Vec<u32> = base.split('.').map(|x| x.parse().unwrap()).collect();
+    let subnet = format!("10.{}.{}.0/24", o[1], o[2] + 15);
+    let name = format!("cniop{}", netd_tests::uniq());
+    let cid = format!("ctr{}", netd_tests::uniq());
+    let call = |cmd: &str| {
+        serde_json::json!({
+            "command": cmd, "container_id": cid, "netns": ns.path(), "ifname": "eth0",
+            "path": "/opt/cni/bin",
+            "config": {"cniVersion": "1.0.0", "name": name, "type": "netd-cni",
+                       "bridge": br, "subnet": subnet}
+        })
+        .to_string()
+    };
+    let (st, body) = d.raw("POST", "/cni", call("ADD").as_bytes()).unwrap();
+    assert_eq!(st, 200, "CNI ADD through the metrics layer: {body}");
+
+    // explain names the CNI container that holds the network.
+    let v = d.json(&["explain", "network", &name]).unwrap();
+    assert_eq!(v["removable"], false, "{v}");
+    let c = &v["endpoints"][0]["sandbox"]["container"];
+    assert_eq!(c["runtime"], "cni", "{v}");
+    assert_eq!(c["id"], cid.as_str(), "{v}");
+    let out = d.ok(&["explain", "network", &name]).unwrap();
+    assert!(out.contains(&format!("CNI container {cid}")), "{out}");
+
+    let (st, body) = d.raw("POST", "/cni", call("DEL").as_bytes()).unwrap();
+    assert_eq!(st, 200, "{body}");
+    let (st, _) = d.raw("POST", "/cni", b"{not json").unwrap();
+    assert_eq!(st, 400);
+
+    // One Docker plugin call on the plugin socket.
+    let plugin = d.dir.path().join("plugin.sock");
+    let mut s = std::os::unix::net::UnixStream::connect(&plugin).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "POST /Plugin.Activate HTTP/1.1\r\nHost: plugin\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+
+    let m = scrape(&d);
+    for (op, status) in [
+        ("cni_add", "200"),
+        ("cni_del", "200"),
+        ("cni_invalid", "400"),
+    ] {
+        assert_eq!(
+            metric(
+                &m,
+                "netd_api_requests_total",
+                &[("operation", op), ("status", status), ("route", "/cni")]
+            ),
+            1.0,
+            "{op}"
+        );
+    }
+    assert_eq!(
+        metric(
+            &m,
+            "netd_api_requests_total",
+            &[("router", "docker"), ("operation", "Plugin.Activate")]
+        ),
+        1.0
+    );
+    assert!(
+        metric(
+            &m,
+            "netd_api_request_duration_seconds_count",
+            &[("router", "api"), ("operation", "cni_add")]
+        ) >= 1.0
+    );
+}
+
+#[test]
+fn explain_names_a_netd_container_and_its_processes() {
+    if !require_root("explain_names_a_netd_container_and_its_processes") {
+        return;
+    }
+    let d = Daemon::start().unwrap();
+    let fs = d.dir.path().join("rootfs");
+    let o = run(Command::new(bin("netctl"))
+        .arg("rootfs")
+        .arg("busybox")
+        .arg(&fs))
+    .unwrap();
+    if !o.status.success() {
+        eprintln!(
+            "SKIP explain_names_a_netd_container_and_its_processes: no busybox rootfs ({})",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        return;
+    }
+    let net = format!("xc{}", netd_tests::uniq());
+    let ctr = format!("c{}", netd_tests::uniq());
+    net_create(&d, &net);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &ctr,
+        "--network",
+        &net,
+        fs.to_str().unwrap(),
+        "/bin/sleep",
+        "60",
+    ])
+    .unwrap();
+    let v = d.json(&["explain", "network", &net]).unwrap();
+    let sb = &v["endpoints"][0]["sandbox"];
+    assert_eq!(sb["container"]["runtime"], "netd", "{v}");
+    assert_eq!(sb["container"]["name"], ctr.as_str(), "{v}");
+    assert_eq!(sb["container"]["state"], "running", "{v}");
+    assert!(
+        sb["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["command"] == "sleep"),
+        "the container's process lives in the sandbox's namespace: {v}"
+    );
+    let out = d.ok(&["explain", "network", &net]).unwrap();
+    assert!(
+        out.contains(&format!("container {ctr} of netd's runtime, running")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("netctl rm -f {ctr}")), "{out}");
+    d.ok(&["rm", "-f", &ctr]).unwrap();
+    d.ok(&["network", "rm", &net]).unwrap();
 }
