@@ -57,6 +57,7 @@ pub fn router(ctl: Ctl) -> Router {
             "/sandboxes/{id}",
             get(inspect_sandbox).delete(delete_sandbox),
         )
+        .route("/sandboxes/{id}/rename", post(rename_sandbox))
         .route("/endpoints", get(list_endpoints))
         .route("/cni", post(cni))
         .route("/system/reconcile", post(reconcile))
@@ -202,6 +203,18 @@ async fn reconcile(State(c): State<Ctl>) -> ApiResult<crate::controller::Reconci
     Ok(Json(c.reconcile().await?))
 }
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rename {
+    name: String,
+}
+
+async fn rename_sandbox(State(c): State<Ctl>, Path(id): Path<String>, b: Bytes) -> Result<StatusCode, Error> {
+    let r: Rename = body("rename", &b)?;
+    c.rename_sandbox(&id, &r.name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn list_endpoints(State(c): State<Ctl>) -> Json<Vec<rest::Endpoint>> {
     let st = c.snapshot().await;
     Json(
@@ -224,6 +237,7 @@ pub fn container_router(c: Cts) -> Router {
             get(inspect_container).delete(remove_container),
         )
         .route("/containers/{id}/stop", post(stop_container))
+        .route("/containers/{id}/rename", post(rename_container))
         .route("/containers/{id}/logs", get(container_logs))
         .route("/containers/{id}/wait", post(wait_container))
         .with_state(c)
@@ -282,6 +296,12 @@ async fn stop_container(
 ) -> Result<StatusCode, Error> {
     c.stop(&id, std::time::Duration::from_secs(q.timeout.unwrap_or(10)))
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rename_container(State(c): State<Cts>, Path(id): Path<String>, b: Bytes) -> Result<StatusCode, Error> {
+    let r: Rename = body("rename", &b)?;
+    c.rename(&id, &r.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -436,6 +436,28 @@ impl Containers {
         self.forget(&r.id)
     }
 
+    /// Rename a container (and its sandbox, so DNS answers the new name at once).
+    pub async fn rename(&self, key: &str, new_name: &str) -> Result<()> {
+        check_name("container", new_name)?;
+        let r = self.find(key).await?;
+        if self.recs.lock().await.values().any(|x| x.name == new_name && x.id != r.id) {
+            return Err(Error::conflict(format!("container name {new_name} is already in use")));
+        }
+        if let Some(s) = &r.sandbox_id {
+            if r.state != "exited" {
+                self.ctl.rename_sandbox(s, new_name).await?;
+            }
+        }
+        let mut recs = self.recs.lock().await;
+        if let Some(x) = recs.get_mut(&r.id) {
+            x.name = new_name.to_string();
+            let x = x.clone();
+            drop(recs);
+            self.persist(&x)?;
+        }
+        Ok(())
+    }
+
     pub async fn logs(&self, key: &str) -> Result<Vec<u8>> {
         let r = self.find(key).await?;
         Ok(std::fs::read(&r.log_path).unwrap_or_default())

@@ -70,6 +70,8 @@ enum Cmd {
         force: bool,
         names: Vec<String>,
     },
+    /// Rename a container (its DNS name changes at once).
+    Rename { container: String, new_name: String },
     /// Print a detached container's output.
     Logs { name: String },
     /// Run a command inside a running container (all its namespaces).
@@ -189,6 +191,8 @@ enum SandboxCmd {
     /// Remove sandboxes (and their endpoints and namespaces).
     #[command(alias = "remove")]
     Rm { names: Vec<String> },
+    /// Rename a sandbox (its DNS name changes at once).
+    Rename { sandbox: String, new_name: String },
 }
 
 #[derive(Subcommand)]
@@ -318,6 +322,12 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Ps { all } => containers::ps(&c, all, json)?,
         Cmd::Stop { time, names } => containers::stop(&c, &names, time)?,
         Cmd::Rm { force, names } => containers::rm(&c, &names, force)?,
+        Cmd::Rename { container, new_name } => {
+            c.post::<_, serde_json::Value>(
+                &format!("/containers/{}/rename", seg(&container)),
+                &serde_json::json!({ "name": new_name }),
+            )?;
+        }
         Cmd::Logs { name } => containers::logs(&c, &name)?,
         Cmd::Inspect { names } => containers::inspect(&c, &names)?,
         Cmd::Rootfs(r) => containers::rootfs(r)?,
@@ -454,6 +464,12 @@ fn run(cli: Cli) -> Result<i32> {
                     );
                 }
                 print::json(&out);
+            }
+            SandboxCmd::Rename { sandbox, new_name } => {
+                c.post::<_, serde_json::Value>(
+                    &format!("/sandboxes/{}/rename", seg(&sandbox)),
+                    &serde_json::json!({ "name": new_name }),
+                )?;
             }
             SandboxCmd::Rm { names } => {
                 for n in &names {

@@ -169,6 +169,13 @@ fn names_aliases_ptr_scope_cache() {
     // Updates are immediate: a container that leaves is gone from DNS.
     d.ok(&["network", "disconnect", "n", "web2"]).unwrap();
     assert_eq!(short(&client, "svc"), vec![web_ip.clone()]);
+    // ... and a renamed one answers to its new name only.
+    d.ok(&["sandbox", "rename", "web", "web-renamed"]).unwrap();
+    assert_eq!(short(&client, "web-renamed"), vec![web_ip.clone()]);
+    let out = dig(&client, "web");
+    assert!(out.contains("NXDOMAIN"), "old name gone: {out}");
+    let ptr = short(&client, &format!("-x {web_ip}"));
+    assert!(ptr[0].starts_with("web-renamed."), "PTR follows the rename: {ptr:?}");
 }
 
 #[test]

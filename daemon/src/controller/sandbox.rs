@@ -647,3 +647,43 @@ pub fn endpoint_rest(st: &State, e: &EndpointRec) -> rest::Endpoint {
         .unwrap_or("");
     e.to_rest(nn)
 }
+
+impl Controller {
+    /// Rename a sandbox; the embedded DNS answers the new name at once.
+    pub async fn rename_sandbox(&self, key: &str, new_name: &str) -> Result<()> {
+        check_name("sandbox", new_name)?;
+        let (key, new_name) = (key.to_string(), new_name.to_string());
+        self.with_state(|st, ctl| {
+            Box::pin(async move {
+                let mut sb = st.sandbox(&key)?.clone();
+                if st.sandboxes.values().any(|s| s.name == new_name && s.id != sb.id) {
+                    return Err(Error::conflict(format!("sandbox name {new_name} is already in use")));
+                }
+                sb.name = new_name.clone();
+                let mut t = Txn::new();
+                t.sandbox(&sb);
+                let eps: Vec<EndpointRec> = sb
+                    .endpoints
+                    .iter()
+                    .filter_map(|e| st.endpoints.get(e).cloned())
+                    .map(|mut e| {
+                        e.name = new_name.clone();
+                        e
+                    })
+                    .collect();
+                for e in &eps {
+                    t.endpoint(e);
+                }
+                t.commit(&*ctl.store)?;
+                for e in eps {
+                    st.endpoints.insert(e.id.clone(), e);
+                }
+                let id = sb.id.clone();
+                st.sandboxes.insert(id.clone(), sb);
+                ctl.sandbox_changed(st, &id);
+                Ok(())
+            })
+        })
+        .await
+    }
+}
