@@ -147,7 +147,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // Refuse early (before touching the store or the kernel) if another netd is live.
     let listener = bind_socket(&args.socket).await?;
     let store: Arc<dyn daemon::store::Store> = Arc::new(RedbStore::open(&args.data_root)?);
-    let wired = daemon::wiring::wire(&args.nft_table).await?;
+    let wired = daemon::wiring::wire(&args.nft_table, args.userland_proxy).await?;
     let sys = wired.kernel.sys.clone();
     let mut ctl = Controller::new(cfg, store.clone(), wired.drivers, wired.kernel)?;
     ctl.set_bridge(wired.bridge.clone());

@@ -15,12 +15,13 @@ pub struct Wired {
 }
 
 /// The drivers netd serves: bridge (real netlink + nftables), host and null.
-pub async fn wire(nft_table: &str) -> anyhow::Result<Wired> {
+pub async fn wire(nft_table: &str, userland_proxy: bool) -> anyhow::Result<Wired> {
     let sys: Arc<dyn Sys> = Arc::new(RealSys::new());
     let bridge = Arc::new(drivers::bridge::BridgeDriver::new(
         sys.clone(),
         drivers::bridge::BridgeConfig {
             table: nft_table.to_string(),
+            userland_proxy,
             ..Default::default()
         },
     ));
