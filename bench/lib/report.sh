@@ -36,6 +36,7 @@ verdicts() {
         if (.met | type) == "boolean" then (if .met then "yes" else "NO" end)
         elif .goal_ratio == null then (if .netd == null then "n/a" else "-" end)
         elif .ratio == null then "n/a"
+        elif .goal_ratio == 1 and .ratio == 1 then "NO"
         elif .better == "lower" then (if .ratio <= .goal_ratio then "yes" else "NO" end)
         else (if .ratio >= .goal_ratio then "yes" else "NO" end) end)})'
 }
@@ -68,7 +69,7 @@ chart() {
   command -v gnuplot >/dev/null || { log "no gnuplot: chart skipped"; return 0; }
   dat=$(mktemp)
   jq -r '.rows[] | select(.advantage != null) |
-      [ ((.metric + " vs " + (.reference_name | split(" ")[0])) | gsub(" "; "_")),
+      [ ((.metric + " vs " + (.reference_name | split(" ")[0])) ),
         .advantage,
         (if .goal_ratio == null then "NaN" elif .better == "lower" then 1 / .goal_ratio else .goal_ratio end) ] | @tsv' "$all" >"$dat"
   local n
@@ -80,7 +81,7 @@ set output "$png"
 set datafile separator "\t"
 set title "netd vs reference: advantage (x times better; bars right of 1 = netd better; dots = goal)"
 set logscale x 2
-set xrange [0.05:40]
+set xrange [0.05:1024]
 set yrange [-1:$n]
 set ytics nomirror
 set grid xtics
