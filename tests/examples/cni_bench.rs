@@ -5,7 +5,8 @@
 //!
 //! Run (root): `cargo build --workspace --bins && cargo run -p tests --example cni_bench`
 //! Options: `NETD_BIN_DIR=target/release` to measure release binaries; `CNI_BENCH_N` (20)
-//! sequential operations, `CNI_BENCH_C` (20) concurrent ones.
+//! sequential operations, `CNI_BENCH_C` (20) concurrent ones; `CNI_BENCH_NETD_ARGS` extra
+//! netd flags.
 
 #[path = "../tests/cni/support.rs"]
 mod support;
@@ -98,7 +99,11 @@ fn main() -> Result<()> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
-    let mut d = Daemon::start()?;
+    // Extra netd flags, e.g. `--embedded-dns=false` to see what the DNS arming costs.
+    let extra = std::env::var("CNI_BENCH_NETD_ARGS").unwrap_or_default();
+    let extra: Vec<&str> = extra.split_whitespace().collect();
+    let mut d = Daemon::start_with(&extra)?;
+    println!("netd flags: {extra:?}");
     let pd = PluginDir::new(&bin("netd-cni"))?;
     let (netd_br, ref_br) = (format!("bn{}", uniq()), format!("br{}", uniq()));
     d.cleanup_bridges.push(netd_br.clone());
