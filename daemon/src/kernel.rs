@@ -63,21 +63,34 @@ impl Kernel {
     }
 
     /// Make the default routes (per family) go through the given gateways; a family
-    /// without a gateway loses its default route.
+    /// without a gateway loses its default route. One batch in the sandbox.
     pub async fn set_gateway(
         &self,
         netns: &str,
         gw4: Option<IpAddr>,
         gw6: Option<IpAddr>,
     ) -> Result<()> {
-        let p = Path::new(netns);
-        drivers::sandbox::clear_default_gateway(&*self.sys, p, gw4.is_none(), gw6.is_none())
-            .await
-            .or_else(|e| if e.is_gone() { Ok(()) } else { Err(e) })
-            .map_err(k)?;
-        drivers::sandbox::set_default_gateway(&*self.sys, p, gw4, gw6)
+        drivers::sandbox::set_default_routes(&*self.sys, Path::new(netns), gw4, gw6)
             .await
             .map_err(k)
+    }
+
+    /// Run a driver's `create_endpoint` so that the container end of its veth is born
+    /// inside the sandbox as `ifname` (see `drivers::sys::placement`): the join then
+    /// has nothing to move between namespaces, the costliest step of an attachment.
+    pub async fn with_peer_in_sandbox<F: std::future::Future>(
+        &self,
+        netns: &str,
+        ifname: &str,
+        mac: Option<&str>,
+        create: F,
+    ) -> F::Output {
+        let p = drivers::sys::placement::PeerPlacement {
+            netns: netns.into(),
+            name: ifname.to_string(),
+            mac: mac.map(str::to_string),
+        };
+        drivers::sys::placement::with_peer_placement(p, create).await
     }
 
     pub async fn inspect(&self, netns: &str) -> Result<serde_json::Value> {

@@ -155,42 +155,7 @@ impl Controller {
         drivers: Vec<Arc<dyn Driver>>,
         kernel: crate::kernel::Kernel,
     ) -> Result<Self> {
-        let snap = store.load()?;
-        let decode = |kind: Kind| -> Result<Vec<(String, Vec<u8>)>> {
-            Ok(snap
-                .get(&kind)
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default())
-        };
-        fn parse<T: serde::de::DeserializeOwned>(k: &str, v: &[u8]) -> Result<T> {
-            serde_json::from_slice(v)
-                .map_err(|e| Error::internal(format!("corrupt store record {k}: {e}")))
-        }
-        let mut state = State {
-            networks: BTreeMap::new(),
-            endpoints: BTreeMap::new(),
-            sandboxes: BTreeMap::new(),
-            ipam: ipam::Ipam::with_default_pools(
-                cfg.default_pools.clone(),
-                ipam::DefaultPool::docker_global(),
-            ),
-        };
-        for (k, v) in decode(Kind::Network)? {
-            state.networks.insert(k.clone(), parse(&k, &v)?);
-        }
-        for (k, v) in decode(Kind::Endpoint)? {
-            state.endpoints.insert(k.clone(), parse(&k, &v)?);
-        }
-        for (k, v) in decode(Kind::Sandbox)? {
-            state.sandboxes.insert(k.clone(), parse(&k, &v)?);
-        }
-        if let Some(v) = snap.get(&Kind::Meta).and_then(|m| m.get("ipam")) {
-            state.ipam = parse("ipam", v)?;
-            // The flags of this start win over the pools saved with the state.
-            state
-                .ipam
-                .set_default_pools(ipam::AddressSpace::Local, cfg.default_pools.clone());
-        }
+        let state = load_state(&*store, &cfg)?;
         let drivers = drivers.into_iter().map(|d| (d.name(), d)).collect();
         let proxy = if cfg.userland_proxy {
             Some(
@@ -329,7 +294,15 @@ impl Controller {
                 Ok(v)
             }
             Err(e) => {
-                *guard = backup;
+                // Memory must equal the store: operations undo their own commits, but if
+                // anything was left committed, the store wins over the snapshot.
+                *guard = match load_state(&*self.store, &self.cfg) {
+                    Ok(s) => s,
+                    Err(le) => {
+                        tracing::error!(error = %le, "reloading state after a failed operation");
+                        backup
+                    }
+                };
                 Err(e)
             }
         }
@@ -338,4 +311,45 @@ impl Controller {
 
 pub(crate) fn is_predefined(name: &str) -> bool {
     matches!(name, "bridge" | "host" | "none")
+}
+
+/// The whole state as the store has it.
+pub(crate) fn load_state(store: &dyn Store, cfg: &Config) -> Result<State> {
+    let snap = store.load()?;
+    let decode = |kind: Kind| -> Result<Vec<(String, Vec<u8>)>> {
+        Ok(snap
+            .get(&kind)
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default())
+    };
+    fn parse<T: serde::de::DeserializeOwned>(k: &str, v: &[u8]) -> Result<T> {
+        serde_json::from_slice(v)
+            .map_err(|e| Error::internal(format!("corrupt store record {k}: {e}")))
+    }
+    let mut state = State {
+        networks: BTreeMap::new(),
+        endpoints: BTreeMap::new(),
+        sandboxes: BTreeMap::new(),
+        ipam: ipam::Ipam::with_default_pools(
+            cfg.default_pools.clone(),
+            ipam::DefaultPool::docker_global(),
+        ),
+    };
+    for (k, v) in decode(Kind::Network)? {
+        state.networks.insert(k.clone(), parse(&k, &v)?);
+    }
+    for (k, v) in decode(Kind::Endpoint)? {
+        state.endpoints.insert(k.clone(), parse(&k, &v)?);
+    }
+    for (k, v) in decode(Kind::Sandbox)? {
+        state.sandboxes.insert(k.clone(), parse(&k, &v)?);
+    }
+    if let Some(v) = snap.get(&Kind::Meta).and_then(|m| m.get("ipam")) {
+        state.ipam = parse("ipam", v)?;
+        // The flags of this start win over the pools saved with the state.
+        state
+            .ipam
+            .set_default_pools(ipam::AddressSpace::Local, cfg.default_pools.clone());
+    }
+    Ok(state)
 }
