@@ -32,6 +32,8 @@ pub struct Dns {
     pub resolver: Resolver,
     sys: Arc<dyn Sys>,
     servers: Mutex<HashMap<String, SandboxServer>>,
+    /// Listeners being armed ahead of time (while the sandbox's endpoints are built).
+    pending: Mutex<HashMap<String, tokio::task::JoinHandle<Result<SandboxServer>>>>,
     /// Search domains and options copied from the host's resolv.conf.
     host_search: Vec<String>,
 }
@@ -82,6 +84,7 @@ impl Dns {
             resolver,
             sys,
             servers: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
             host_search: rc.search,
         }
     }
@@ -96,18 +99,43 @@ impl Dns {
                 self.servers.lock().unwrap().remove(&id);
             }
         }
+        let pending: Vec<String> = self.pending.lock().unwrap().keys().cloned().collect();
+        for id in pending {
+            if !want.iter().any(|s| s.id == id) {
+                if let Some(h) = self.pending.lock().unwrap().remove(&id) {
+                    h.abort();
+                }
+            }
+        }
         for sb in want {
             if self.servers.lock().unwrap().contains_key(&sb.id) {
                 continue;
             }
-            match self.arm(sb).await {
+            let early = self.pending.lock().unwrap().remove(&sb.id);
+            let res = match early {
+                Some(h) => match h.await {
+                    Ok(r) => r,
+                    Err(e) => Err(Error::internal(format!("arming DNS: {e}"))),
+                },
+                None => arm(self.resolver.clone(), self.sys.clone(), sb.clone()).await,
+            };
+            match res {
                 Ok(s) => {
                     self.servers.lock().unwrap().insert(sb.id.clone(), s);
                 }
-                Err(e) => {
-                    tracing::error!(sandbox = %sb.id, error = %e, "embedded DNS not available")
-                }
+                Err(e) => tracing::error!(sandbox = %sb.id, error = %e, "embedded DNS not available"),
             }
+        }
+    }
+
+    /// Start arming a new sandbox's listeners now, in parallel with building its
+    /// endpoints (binding sockets and loading the DNAT rules costs a process spawn);
+    /// the next [`Dns::sync`] collects the result, or drops it if the sandbox turned
+    /// out not to want DNS.
+    pub fn prearm(&self, sb: &SandboxRec) {
+        let h = tokio::spawn(arm(self.resolver.clone(), self.sys.clone(), sb.clone()));
+        if let Some(old) = self.pending.lock().unwrap().insert(sb.id.clone(), h) {
+            old.abort();
         }
     }
 
@@ -115,38 +143,34 @@ impl Dns {
         self.servers.lock().unwrap().contains_key(sandbox_id)
     }
 
-    /// Bind the sockets inside the sandbox, DNAT port 53 to them, serve.
-    async fn arm(&self, sb: &SandboxRec) -> Result<SandboxServer> {
-        let ns = Ns::path(&sb.netns_path);
-        // Adopted namespaces (CNI) may have loopback down.
-        let _ = self.sys.set_up(&ns, "lo", true).await;
-        let (udp, tcp) = drivers::sys::netns::run_in_netns(Path::new(&sb.netns_path), || {
-            let udp = std::net::UdpSocket::bind((DNS_ADDR, 0))?;
-            let tcp = std::net::TcpListener::bind((DNS_ADDR, 0))?;
-            Ok::<_, std::io::Error>((udp, tcp))
-        })
-        .await
-        .map_err(|e| Error::internal(format!("entering {}: {e}", sb.netns_path)))?
-        .map_err(|e| Error::internal(format!("binding DNS sockets in {}: {e}", sb.netns_path)))?;
-        let (up, tp) = (
-            udp.local_addr().map_err(io)?.port(),
-            tcp.local_addr().map_err(io)?.port(),
-        );
-        drivers::sys::nft::apply_json(Some(Path::new(&sb.netns_path)), &dnat_batch(up, tp))
-            .await
-            .map_err(|e| Error::internal(format!("DNS DNAT rules: {e}")))?;
-        let server = self
-            .resolver
-            .serve_sandbox(sb.id.clone(), udp, tcp)
-            .map_err(|e| Error::internal(format!("DNS listeners: {e}")))?;
-        tracing::debug!(sandbox = %sb.id, udp = up, tcp = tp, "embedded DNS armed");
-        Ok(server)
-    }
-
     /// The search domains for sandbox resolv.conf files.
     pub fn search(&self) -> &[String] {
         &self.host_search
     }
+}
+
+/// Bind the sockets inside the sandbox, DNAT port 53 to them, serve.
+async fn arm(resolver: Resolver, sys: Arc<dyn Sys>, sb: SandboxRec) -> Result<SandboxServer> {
+    let ns = Ns::path(&sb.netns_path);
+    // Adopted namespaces (CNI) may have loopback down.
+    let _ = sys.set_up(&ns, "lo", true).await;
+    let (udp, tcp) = drivers::sys::netns::run_in_netns(Path::new(&sb.netns_path), || {
+        let udp = std::net::UdpSocket::bind((DNS_ADDR, 0))?;
+        let tcp = std::net::TcpListener::bind((DNS_ADDR, 0))?;
+        Ok::<_, std::io::Error>((udp, tcp))
+    })
+    .await
+    .map_err(|e| Error::internal(format!("entering {}: {e}", sb.netns_path)))?
+    .map_err(|e| Error::internal(format!("binding DNS sockets in {}: {e}", sb.netns_path)))?;
+    let (up, tp) = (udp.local_addr().map_err(io)?.port(), tcp.local_addr().map_err(io)?.port());
+    drivers::sys::nft::apply_json(Some(Path::new(&sb.netns_path)), &dnat_batch(up, tp))
+        .await
+        .map_err(|e| Error::internal(format!("DNS DNAT rules: {e}")))?;
+    let server = resolver
+        .serve_sandbox(sb.id.clone(), udp, tcp)
+        .map_err(|e| Error::internal(format!("DNS listeners: {e}")))?;
+    tracing::debug!(sandbox = %sb.id, udp = up, tcp = tp, "embedded DNS armed");
+    Ok(server)
 }
 
 fn io(e: std::io::Error) -> Error {

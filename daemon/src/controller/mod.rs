@@ -303,6 +303,9 @@ impl Controller {
                         backup
                     }
                 };
+                if let Some(d) = &self.dns {
+                    d.sync(&guard).await;
+                }
                 Err(e)
             }
         }

@@ -160,6 +160,16 @@ impl Controller {
                             return Err(e);
                         }
                     }
+                    // Arm the embedded DNS while the endpoints are being built.
+                    if let Some(d) = &ctl.dns {
+                        let wants = conns.iter().any(|(n, _)| {
+                            st.network(n)
+                                .is_ok_and(|n| n.driver == "bridge" && n.name != "bridge")
+                        });
+                        if wants && owner != "docker" {
+                            d.prearm(&sb);
+                        }
+                    }
                     st.sandboxes.insert(id.clone(), sb);
                     ctl.sandbox_changed(st, &id);
                     for (net, opts) in conns {
