@@ -41,7 +41,7 @@ declare -A WHAT=(
   [dns]="DNS qps and p50/p99 vs Docker embedded DNS, aardvark-dns, dnsmasq (bench/dns.sh)"
   [start]="netctl run --rm vs docker/podman run --rm (bench/run_start.sh)"
   [proxy]="port proxy vs docker-proxy (bench/proxy-vs-docker.sh)"
-  [endpoints]="per-endpoint cost at 10/100/500 vs CNI bridge (bench/endpoints.*)"
+  [endpoints]="per-endpoint cost at 10/100/500 vs CNI bridge (bench/endpoints.* or tests/examples/endpoints_bench.rs)"
   [cni]="CNI ADD/DEL latency vs bridge+host-local (bench/cni.sh or tests/examples/cni_bench.rs)"
 )
 
@@ -57,7 +57,9 @@ find_cmd() {
         [[ -f $f ]] || continue
         [[ $f == *.py ]] && echo "python3 $f" || echo "bash $f"
         return 0
-      done ;;
+      done
+      [[ -f $REPO/tests/examples/endpoints_bench.rs ]] \
+        && echo "cargo run -q --release -p tests --example endpoints_bench -- --json $RESULTS/endpoints.json" ;;
     cni)
       if [[ -f $BENCH_DIR/cni.sh ]]; then echo "bash $BENCH_DIR/cni.sh"
       else
@@ -110,7 +112,11 @@ for f in "$RESULTS"/*.json; do
   [[ -e $f ]] || continue
   n=$(basename "$f" .json)
   [[ $n == all ]] && continue
-  if [[ $(stat -c %Y "$f") -lt $STAMP ]]; then
+  # A file of a sub-benchmark this run tried but that did not rewrite it is stale; files of
+  # sub-benchmarks not selected this time are kept as they are (an earlier run's).
+  stale=
+  if [[ $(stat -c %Y "$f") -lt $STAMP ]] && [[ " ${WANT[*]} " == *" $n "* ]]; then
+    stale=1
     log "note: $n.json is older than this run (kept, marked stale)"
   fi
   if norm=$(normalise "$f" "$n" 2>/dev/null); then
@@ -118,7 +124,7 @@ for f in "$RESULTS"/*.json; do
       log "WARN: $n.json has no rows in the bench convention (see bench/README.md): ignored"
       continue
     fi
-    [[ $(stat -c %Y "$f") -lt $STAMP ]] && norm=$(jq 'map(. + {stale: true})' <<<"$norm")
+    [[ -n $stale ]] && norm=$(jq 'map(. + {stale: true})' <<<"$norm")
     jq --argjson add "$norm" '. + $add' "$rows" >"$rows.tmp" && mv "$rows.tmp" "$rows"
   else
     log "WARN: $n.json is not valid JSON: ignored"
