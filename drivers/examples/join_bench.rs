@@ -5,7 +5,12 @@
 //! attachment figures and the nft rule count. Timings are printed, never
 //! asserted.
 //!
-//! Run: `cargo run --release -p drivers --example join_bench [-- 10,100,500]`
+//! By default the controller's fast path is measured: `create_endpoint` runs
+//! in a peer-placement scope, so the container end of the veth is born in the
+//! sandbox as `eth0` (no move between namespaces). `--move` measures the
+//! plain CNM path instead (veth in the host, moved at join).
+//!
+//! Run: `cargo run --release -p drivers --example join_bench [-- 10,100,500] [--move]`
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,8 +18,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drivers::bridge::{BridgeConfig, BridgeDriver};
+use drivers::sys::placement::{with_peer_placement, PeerPlacement};
 use drivers::sys::real::RealSys;
 use drivers::sys::{create_netns, delete_netns, Ns, Sys};
+
+fn use_move() -> bool {
+    std::env::args().any(|a| a == "--move")
+}
 use drivers::{sandbox, Driver, EndpointSpec, NetworkSpec, SandboxSpec, SubnetSpec};
 
 struct Cleanup(PathBuf, Vec<PathBuf>);
@@ -24,6 +34,7 @@ impl Drop for Cleanup {
             let _ = delete_netns(p);
         }
         let _ = delete_netns(&self.0.join("host"));
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
@@ -53,7 +64,18 @@ async fn attach(
     create_netns(&sb).await.expect("netns");
     let t1 = Instant::now();
     let ep = ep_spec(net, i);
-    let info = d.create_endpoint(net, &ep).await.expect("endpoint");
+    let create = d.create_endpoint(net, &ep);
+    let info = if use_move() {
+        create.await
+    } else {
+        let p = PeerPlacement {
+            netns: sb.clone(),
+            name: "eth0".into(),
+            mac: Some(drivers::bridge::endpoint_mac(&ep)),
+        };
+        with_peer_placement(p, create).await
+    }
+    .expect("endpoint");
     let t2 = Instant::now();
     let s = SandboxSpec {
         id: i.to_string(),
@@ -105,13 +127,26 @@ async fn main() {
         std::process::exit(2);
     }
     let targets: Vec<u32> = std::env::args()
-        .nth(1)
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
         .unwrap_or_else(|| "10,100,500".into())
         .split(',')
         .map(|s| s.parse().expect("N list"))
         .collect();
     let dir = std::env::temp_dir().join(format!("netd-bench-{}", std::process::id()));
     let mut guard = Cleanup(dir.clone(), vec![]);
+    // Namespace files on a tmpfs, as /run is on a usual host: on ext4, fast
+    // create/delete churn makes inode allocation itself slow (ext4's
+    // recently-deleted inode scan), which is not what this bench measures.
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    nix::mount::mount(
+        Some("tmpfs"),
+        &dir,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("mode=0755,size=16m"),
+    )
+    .expect("tmpfs on the bench dir");
     let host = dir.join("host");
     create_netns(&host).await.expect("host netns");
     let sys = Arc::new(RealSys::with_host_netns(&host));
@@ -142,6 +177,14 @@ async fn main() {
         internal: false,
         enable_ipv6: false,
     };
+    println!(
+        "path: {}",
+        if use_move() {
+            "veth created in the host, moved into the sandbox at join (--move)"
+        } else {
+            "veth peer created inside the sandbox (peer placement)"
+        }
+    );
     let t = Instant::now();
     d.create_network(&net).await.expect("network");
     println!(
@@ -151,7 +194,10 @@ async fn main() {
 
     let mut next = 0u32;
     let mut fill = Vec::new();
-    let samples = 20;
+    let samples: u32 = std::env::var("NETD_BENCH_SAMPLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
     for n in targets {
         let t = Instant::now();
         let before = next;
@@ -195,14 +241,16 @@ async fn main() {
             .map(|d| d.count())
             .unwrap_or(0);
         println!("N={n:4} existing endpoints | attach: {} | detach: {} | nft rules {rules}, set elements {elems}, host links {links}, open fds {fds}", stats(&mut att), stats(&mut det));
-        let mean = |v: &[Duration]| {
-            v.iter().map(|d| d.as_secs_f64() * 1000.0).sum::<f64>() / v.len() as f64
+        let p50 = |v: &mut Vec<Duration>| {
+            v.sort();
+            v[v.len() / 2].as_secs_f64() * 1000.0
         };
+        let [a, b, c] = &mut phases;
         println!(
-            "        phases (mean): create_netns {:.2} ms, create_endpoint {:.2} ms, join+add_interface+route {:.2} ms",
-            mean(&phases[0]),
-            mean(&phases[1]),
-            mean(&phases[2])
+            "        phases (p50): create_netns {:.2} ms, create_endpoint {:.2} ms, join+add_interface+route {:.2} ms",
+            p50(a),
+            p50(b),
+            p50(c)
         );
     }
     for (count, el) in fill {

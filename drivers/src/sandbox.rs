@@ -12,7 +12,7 @@ use std::path::Path;
 use ipnetwork::IpNetwork;
 use serde::Serialize;
 
-use crate::sys::{Ns, Sys, SysError, SysResult};
+use crate::sys::{Ns, NsOp, Sys, SysError, SysResult};
 
 /// One interface as seen inside a sandbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -40,13 +40,17 @@ pub struct SandboxState {
     pub routes: Vec<SandboxRoute>,
 }
 
-/// Move `host_side_name` (a link in the host namespace, e.g. the container end
-/// of a veth) into the sandbox, rename it `dst_name`, set its MAC, add the
-/// addresses and bring it up. IPv6 addresses are added `nodad` and
-/// `accept_dad` is turned off, so they are usable at once.
+/// Put the container end of a veth into the sandbox as `dst_name` and
+/// configure it: MAC, addresses, up. IPv6 addresses are added `nodad` and
+/// `accept_dad` is turned off, so they are usable at once; an interface
+/// without IPv6 addresses gets IPv6 disabled (like Docker).
 ///
-/// Idempotent on replay: if the link is already inside under `dst_name` the
-/// move and rename are skipped.
+/// The container end is either still in the host namespace as
+/// `host_side_name` (it is then moved in under that temporary name, which
+/// cannot clash inside, and renamed there), or already inside as `dst_name`
+/// (created there through a [`crate::sys::placement`] scope, or moved by an
+/// earlier attempt: replays are idempotent). All the work inside the sandbox
+/// is one [`Sys::batch`]: one namespace entry and one socket.
 pub async fn add_interface(
     sys: &dyn Sys,
     netns: &Path,
@@ -56,37 +60,58 @@ pub async fn add_interface(
     addrs: &[IpNetwork],
 ) -> SysResult<()> {
     let sb = Ns::path(netns);
-    if sys.get_link(&sb, dst_name).await?.is_none() {
-        // The temporary name may collide with a sandbox interface: move first
-        // under the temporary name, then rename inside.
+    let mut ops = Vec::with_capacity(4 + addrs.len());
+    let moved = sys.get_link(&Ns::Host, host_side_name).await?.is_some();
+    if moved {
         sys.move_to_netns(&Ns::Host, host_side_name, netns).await?;
         if host_side_name != dst_name {
-            if let Err(e) = sys.rename(&sb, host_side_name, dst_name).await {
-                let _ = sys.delete_link(&sb, host_side_name).await;
-                return Err(e);
-            }
+            ops.push(NsOp::Rename {
+                name: host_side_name.into(),
+                new_name: dst_name.into(),
+            });
         }
     }
-    // Like Docker: an interface without IPv6 addresses gets IPv6 disabled
-    // (no stray link-local address or router solicitations); one with IPv6
-    // gets DAD off so its addresses work at once. Best effort: the kernel may
-    // have IPv6 off entirely.
     let has_v6 = addrs.iter().any(|a| a.is_ipv6());
-    let (key, val) = if has_v6 {
+    let (key, value) = if has_v6 {
         (format!("net/ipv6/conf/{dst_name}/accept_dad"), "0")
     } else {
         (format!("net/ipv6/conf/{dst_name}/disable_ipv6"), "1")
     };
-    if let Err(e) = sys.sysctl_set(&sb, &key, val).await {
-        tracing::debug!(error = %e, key, "sysctl in sandbox");
-    }
+    ops.push(NsOp::Sysctl {
+        key,
+        value: value.into(),
+    });
     if let Some(m) = mac {
-        sys.set_mac(&sb, dst_name, m).await?;
+        ops.push(NsOp::SetMac {
+            name: dst_name.into(),
+            mac: m.into(),
+        });
     }
     for a in addrs {
-        sys.add_addr(&sb, dst_name, *a).await?;
+        ops.push(NsOp::AddAddr {
+            name: dst_name.into(),
+            addr: *a,
+        });
     }
-    sys.set_up(&sb, dst_name, true).await
+    ops.push(NsOp::SetUp {
+        name: dst_name.into(),
+        up: true,
+    });
+    let r = sys.batch(&sb, &ops).await;
+    if r.is_err() && moved && host_side_name != dst_name {
+        // Not renamed (e.g. the name is taken): do not leave it there under
+        // its temporary name. Deleting it removes the whole pair.
+        let _ = sys.delete_link(&sb, host_side_name).await;
+    }
+    r
+}
+
+fn default_dst(v6: bool) -> IpNetwork {
+    if v6 {
+        "::/0".parse().expect("static")
+    } else {
+        "0.0.0.0/0".parse().expect("static")
+    }
 }
 
 /// Set (replace) the default routes. `None` leaves that family alone.
@@ -96,16 +121,51 @@ pub async fn set_default_gateway(
     gw4: Option<IpAddr>,
     gw6: Option<IpAddr>,
 ) -> SysResult<()> {
-    let sb = Ns::path(netns);
-    if let Some(g) = gw4 {
-        let dst: IpNetwork = "0.0.0.0/0".parse().expect("static");
-        sys.replace_route(&sb, dst, Some(g), None).await?;
+    let ops: Vec<NsOp> = [(gw4, false), (gw6, true)]
+        .into_iter()
+        .filter_map(|(g, v6)| {
+            g.map(|g| NsOp::ReplaceRoute {
+                dst: default_dst(v6),
+                via: Some(g),
+                dev: None,
+            })
+        })
+        .collect();
+    if ops.is_empty() {
+        return Ok(());
     }
-    if let Some(g) = gw6 {
-        let dst: IpNetwork = "::/0".parse().expect("static");
-        sys.replace_route(&sb, dst, Some(g), None).await?;
+    sys.batch(&Ns::path(netns), &ops).await
+}
+
+/// Make the default routes exactly these, per family, in one batch: a family
+/// with a gateway gets (replaces) its default route, one without loses it
+/// (a missing route is fine).
+pub async fn set_default_routes(
+    sys: &dyn Sys,
+    netns: &Path,
+    gw4: Option<IpAddr>,
+    gw6: Option<IpAddr>,
+) -> SysResult<()> {
+    let mut ops = Vec::with_capacity(2);
+    // Deletions first, as the previous clear-then-set sequence did.
+    for (g, v6) in [(gw4, false), (gw6, true)] {
+        if g.is_none() {
+            ops.push(NsOp::DelRoute {
+                dst: default_dst(v6),
+                via: None,
+            });
+        }
     }
-    Ok(())
+    for (g, v6) in [(gw4, false), (gw6, true)] {
+        if let Some(g) = g {
+            ops.push(NsOp::ReplaceRoute {
+                dst: default_dst(v6),
+                via: Some(g),
+                dev: None,
+            });
+        }
+    }
+    sys.batch(&Ns::path(netns), &ops).await
 }
 
 /// Remove the default route(s) (e.g. when the endpoint that provided the
@@ -116,16 +176,18 @@ pub async fn clear_default_gateway(
     v4: bool,
     v6: bool,
 ) -> SysResult<()> {
-    let sb = Ns::path(netns);
-    if v4 {
-        sys.del_route(&sb, "0.0.0.0/0".parse().expect("static"), None)
-            .await?;
+    let ops: Vec<NsOp> = [(v4, false), (v6, true)]
+        .into_iter()
+        .filter(|(want, _)| *want)
+        .map(|(_, v6)| NsOp::DelRoute {
+            dst: default_dst(v6),
+            via: None,
+        })
+        .collect();
+    if ops.is_empty() {
+        return Ok(());
     }
-    if v6 {
-        sys.del_route(&sb, "::/0".parse().expect("static"), None)
-            .await?;
-    }
-    Ok(())
+    sys.batch(&Ns::path(netns), &ops).await
 }
 
 /// Add (replace) a route in the sandbox.
@@ -234,5 +296,84 @@ mod tests {
             .await
             .unwrap();
         assert!(!sys.calls()[8..].iter().any(|c| c.starts_with("move")));
+    }
+
+    #[tokio::test]
+    async fn placed_peer_is_not_moved() {
+        use crate::sys::placement::{with_peer_placement, PeerPlacement};
+        let sys = FakeSys::new();
+        let ns = Path::new("/run/netd/netns/sb2");
+        let p = PeerPlacement {
+            netns: ns.to_path_buf(),
+            name: "eth0".into(),
+            mac: Some("02:42:0a:00:00:03".into()),
+        };
+        with_peer_placement(p, sys.create_veth(&Ns::Host, "vnd2", "vnc2", Some(1400)))
+            .await
+            .unwrap();
+        assert_eq!(sys.link_names(&Ns::Host), vec!["vnd2".to_string()]);
+        assert_eq!(sys.link_names(&Ns::path(ns)), vec!["eth0".to_string()]);
+        let addrs: Vec<IpNetwork> = vec!["10.0.0.3/24".parse().unwrap()];
+        add_interface(&sys, ns, "vnc2", "eth0", Some("02:42:0a:00:00:03"), &addrs)
+            .await
+            .unwrap();
+        let calls = sys.calls();
+        assert_eq!(
+            &calls[..],
+            &[
+                "create_veth host vnd2 vnc2 mtu=Some(1400) peer_in=/run/netd/netns/sb2 as eth0",
+                "sysctl_set /run/netd/netns/sb2 net/ipv6/conf/eth0/disable_ipv6=1",
+                "set_mac /run/netd/netns/sb2 eth0 02:42:0a:00:00:03",
+                "add_addr /run/netd/netns/sb2 eth0 10.0.0.3/24",
+                "set_up /run/netd/netns/sb2 eth0 true",
+            ]
+        );
+        // Deleting the host end removes the pair, wherever the peer lives.
+        sys.delete_link(&Ns::Host, "vnd2").await.unwrap();
+        assert!(sys.link_names(&Ns::path(ns)).is_empty());
+    }
+
+    #[tokio::test]
+    async fn placement_clash_falls_back_and_fails_cleanly() {
+        use crate::sys::placement::{with_peer_placement, PeerPlacement};
+        let sys = FakeSys::new();
+        let ns = Path::new("/run/netd/netns/sb3");
+        // Someone else's eth0 is already in the sandbox.
+        sys.create_veth(&Ns::Host, "other", "eth0", None)
+            .await
+            .unwrap();
+        sys.move_to_netns(&Ns::Host, "eth0", ns).await.unwrap();
+        let p = PeerPlacement {
+            netns: ns.to_path_buf(),
+            name: "eth0".into(),
+            mac: None,
+        };
+        with_peer_placement(p, sys.create_veth(&Ns::Host, "vnd3", "vnc3", None))
+            .await
+            .unwrap();
+        assert!(sys.link_names(&Ns::Host).contains(&"vnc3".to_string()));
+        let e = add_interface(&sys, ns, "vnc3", "eth0", None, &[])
+            .await
+            .unwrap_err();
+        assert!(e.is_exists(), "{e}");
+        // The clashing link was removed with its pair; the foreign eth0 stays.
+        assert_eq!(sys.link_names(&Ns::path(ns)), vec!["eth0".to_string()]);
+        assert!(!sys.link_names(&Ns::Host).contains(&"vnd3".to_string()));
+    }
+
+    #[tokio::test]
+    async fn default_routes_in_one_batch() {
+        let sys = FakeSys::new();
+        let ns = Path::new("/run/netd/netns/sb4");
+        set_default_routes(&sys, ns, Some("10.0.0.1".parse().unwrap()), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            sys.calls(),
+            vec![
+                "del_route /run/netd/netns/sb4 ::/0 via=None",
+                "replace_route /run/netd/netns/sb4 0.0.0.0/0 via=Some(10.0.0.1) dev=None",
+            ]
+        );
     }
 }

@@ -30,8 +30,9 @@ struct Inner {
     /// Canned answers for `nft_list` (key: the args joined by spaces), used once.
     nft_listings: BTreeMap<String, serde_json::Value>,
     nft_text: Vec<String>,
-    /// veth peers by name (both directions): deleting one end deletes both.
-    peers: BTreeMap<String, String>,
+    /// veth peers by (namespace, name), both directions: deleting one end
+    /// deletes both.
+    peers: BTreeMap<(String, String), (String, String)>,
 }
 
 impl FakeSys {
@@ -126,6 +127,18 @@ impl FakeSys {
     }
 }
 
+/// A link `old` is now known as `new`: fix both directions of its peer entry.
+fn repoint_peer(
+    peers: &mut BTreeMap<(String, String), (String, String)>,
+    old: &(String, String),
+    new: (String, String),
+) {
+    if let Some(peer) = peers.remove(old) {
+        peers.insert(peer.clone(), new.clone());
+        peers.insert(new, peer);
+    }
+}
+
 #[async_trait]
 impl Sys for FakeSys {
     async fn get_link(&self, ns: &Ns, name: &str) -> SysResult<Option<LinkState>> {
@@ -152,12 +165,45 @@ impl Sys for FakeSys {
         peer: &str,
         mtu: Option<u32>,
     ) -> SysResult<()> {
-        self.record(format!("create_veth {ns} {name} {peer} mtu={mtu:?}"))?;
+        // Honour a peer placement like the real one: the peer is born in the
+        // sandbox under its final name and MAC.
+        let placed = super::placement::take();
+        let (peer_ns, peer_name) = match &placed {
+            Some(p) => {
+                let pns = Ns::Path(p.netns.clone());
+                if self
+                    .inner
+                    .lock()
+                    .unwrap()
+                    .links
+                    .contains_key(&(pns.to_string(), p.name.clone()))
+                {
+                    (ns.clone(), peer.to_string())
+                } else {
+                    (pns, p.name.clone())
+                }
+            }
+            None => (ns.clone(), peer.to_string()),
+        };
+        if peer_ns == *ns {
+            self.record(format!("create_veth {ns} {name} {peer} mtu={mtu:?}"))?;
+        } else {
+            self.record(format!(
+                "create_veth {ns} {name} {peer} mtu={mtu:?} peer_in={peer_ns} as {peer_name}"
+            ))?;
+        }
         self.add_link(ns, name, "veth")?;
-        self.add_link(ns, peer, "veth")?;
+        self.add_link(&peer_ns, &peer_name, "veth")?;
+        if peer_ns != *ns {
+            if let Some(mac) = placed.and_then(|p| p.mac) {
+                self.with_link(&peer_ns, &peer_name, |l| l.mac = Some(mac))?;
+            }
+        }
         let mut g = self.inner.lock().unwrap();
-        g.peers.insert(name.into(), peer.into());
-        g.peers.insert(peer.into(), name.into());
+        let a = (ns.to_string(), name.to_string());
+        let b = (peer_ns.to_string(), peer_name);
+        g.peers.insert(a.clone(), b.clone());
+        g.peers.insert(b, a);
         Ok(())
     }
     async fn set_up(&self, ns: &Ns, name: &str, up: bool) -> SysResult<()> {
@@ -179,12 +225,25 @@ impl Sys for FakeSys {
     async fn rename(&self, ns: &Ns, name: &str, new_name: &str) -> SysResult<()> {
         self.record(format!("rename {ns} {name} {new_name}"))?;
         let mut g = self.inner.lock().unwrap();
+        if name != new_name
+            && g.links
+                .contains_key(&(ns.to_string(), new_name.to_string()))
+        {
+            return Err(SysError::Netlink {
+                op: format!("rename {name} -> {new_name}"),
+                msg: "exists".into(),
+                errno: Some(libc::EEXIST),
+            });
+        }
         let mut l = g
             .links
             .remove(&(ns.to_string(), name.to_string()))
             .ok_or_else(|| SysError::LinkNotFound(name.into()))?;
         l.name = new_name.into();
         g.links.insert((ns.to_string(), new_name.into()), l);
+        let old = (ns.to_string(), name.to_string());
+        let new = (ns.to_string(), new_name.to_string());
+        repoint_peer(&mut g.peers, &old, new);
         Ok(())
     }
     async fn move_to_netns(&self, ns: &Ns, name: &str, target: &Path) -> SysResult<()> {
@@ -196,6 +255,9 @@ impl Sys for FakeSys {
             .ok_or_else(|| SysError::LinkNotFound(name.into()))?;
         g.links
             .insert((target.display().to_string(), name.into()), l);
+        let old = (ns.to_string(), name.to_string());
+        let new = (target.display().to_string(), name.to_string());
+        repoint_peer(&mut g.peers, &old, new);
         Ok(())
     }
     async fn delete_link(&self, ns: &Ns, name: &str) -> SysResult<bool> {
@@ -206,9 +268,9 @@ impl Sys for FakeSys {
             .remove(&(ns.to_string(), name.to_string()))
             .is_some();
         if existed {
-            if let Some(peer) = g.peers.remove(name) {
+            if let Some(peer) = g.peers.remove(&(ns.to_string(), name.to_string())) {
                 g.peers.remove(&peer);
-                g.links.retain(|(_, n), _| *n != peer);
+                g.links.remove(&peer);
             }
         }
         Ok(existed)
@@ -284,11 +346,7 @@ impl Sys for FakeSys {
         self.inner.lock().unwrap().nft_text.push(script.to_string());
         Ok(())
     }
-    async fn conntrack_delete(
-        &self,
-        ns: &Ns,
-        f: &super::conntrack::CtFilter,
-    ) -> SysResult<usize> {
+    async fn conntrack_delete(&self, ns: &Ns, f: &super::conntrack::CtFilter) -> SysResult<usize> {
         let addr = f.dst_addr.map_or_else(
             || if f.ipv6 { "any6" } else { "any4" }.to_string(),
             |a| a.to_string(),

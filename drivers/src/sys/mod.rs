@@ -24,6 +24,8 @@ pub mod fake;
 pub mod netlink;
 pub mod netns;
 pub mod nft;
+pub mod nlsync;
+pub mod placement;
 pub mod real;
 
 pub use netns::{create_netns, delete_netns, ensure_netns_dir, run_in_netns};
@@ -144,6 +146,75 @@ pub struct BridgePortFlags {
     pub isolated: Option<bool>,
 }
 
+/// One step of a [`Sys::batch`]: the in-namespace work of attaching an
+/// interface (rename, sysctls, MAC, addresses, up) and of routing, so that a
+/// whole attachment costs one namespace entry and one socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NsOp {
+    /// Write a sysctl (key as for [`Sys::sysctl_set`]). Best effort: a
+    /// failure is logged and ignored (e.g. the kernel has IPv6 off).
+    Sysctl {
+        key: String,
+        value: String,
+    },
+    Rename {
+        name: String,
+        new_name: String,
+    },
+    /// Set the MAC (may be skipped when the link already has it).
+    SetMac {
+        name: String,
+        mac: String,
+    },
+    /// Add an address (existing is fine; IPv6 `nodad`).
+    AddAddr {
+        name: String,
+        addr: IpNetwork,
+    },
+    SetUp {
+        name: String,
+        up: bool,
+    },
+    /// Add or replace a route; `dev` None lets the kernel pick by gateway.
+    ReplaceRoute {
+        dst: IpNetwork,
+        via: Option<IpAddr>,
+        dev: Option<String>,
+    },
+    /// Delete a route; a missing one is fine.
+    DelRoute {
+        dst: IpNetwork,
+        via: Option<IpAddr>,
+    },
+}
+
+/// Run `ops` one by one through the single-call methods of `sys` (the
+/// default [`Sys::batch`]; also what the real one does in the host namespace).
+pub async fn batch_one_by_one<S: Sys + ?Sized>(sys: &S, ns: &Ns, ops: &[NsOp]) -> SysResult<()> {
+    for op in ops {
+        match op {
+            NsOp::Sysctl { key, value } => {
+                if let Err(e) = sys.sysctl_set(ns, key, value).await {
+                    tracing::debug!(error = %e, key, "sysctl (ignored)");
+                }
+            }
+            NsOp::Rename { name, new_name } => sys.rename(ns, name, new_name).await?,
+            NsOp::SetMac { name, mac } => sys.set_mac(ns, name, mac).await?,
+            NsOp::AddAddr { name, addr } => sys.add_addr(ns, name, *addr).await?,
+            NsOp::SetUp { name, up } => sys.set_up(ns, name, *up).await?,
+            NsOp::ReplaceRoute { dst, via, dev } => {
+                sys.replace_route(ns, *dst, *via, dev.as_deref()).await?
+            }
+            NsOp::DelRoute { dst, via } => match sys.del_route(ns, *dst, *via).await {
+                Ok(_) => {}
+                Err(e) if e.is_gone() => {}
+                Err(e) => return Err(e),
+            },
+        }
+    }
+    Ok(())
+}
+
 /// The kernel facade. Every call names the namespace it acts in.
 /// Implementations open what they need per call (a netns may vanish at any
 /// time), except a connection to the host namespace, which never goes stale.
@@ -181,6 +252,13 @@ pub trait Sys: Send + Sync {
     /// Delete a route; `Ok(false)` if it was not there.
     async fn del_route(&self, ns: &Ns, dst: IpNetwork, via: Option<IpAddr>) -> SysResult<bool>;
     async fn list_routes(&self, ns: &Ns) -> SysResult<Vec<RouteState>>;
+    /// Run `ops` in order inside `ns`, stopping at the first error (the
+    /// steps before it stay done). The real implementation enters a sandbox
+    /// namespace once and uses one socket for all of them; the default runs
+    /// the single-call methods one by one.
+    async fn batch(&self, ns: &Ns, ops: &[NsOp]) -> SysResult<()> {
+        batch_one_by_one(self, ns, ops).await
+    }
     /// Read a sysctl (`net.ipv4.ip_forward` form), trimmed.
     async fn sysctl_get(&self, ns: &Ns, key: &str) -> SysResult<String>;
     async fn sysctl_set(&self, ns: &Ns, key: &str, value: &str) -> SysResult<()>;

@@ -13,10 +13,14 @@ use std::path::Path;
 use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
-use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use rtnetlink::packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
+};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteType};
+use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
+use super::placement::PeerPlacement;
 use super::{format_mac, parse_mac, AddrState, BridgePortFlags, LinkState, RouteState};
 use super::{SysError, SysResult};
 
@@ -66,6 +70,8 @@ impl Netlink {
             .link()
             .get()
             .match_name(name.to_string())
+            // Statistics are never read here; skip them in the answer.
+            .set_filter_mask(AddressFamily::Unspec, vec![LinkExtentMask::SkipStats])
             .execute();
         match s.try_next().await {
             Ok(Some(m)) => Ok(Some(link_state(&m))),
@@ -113,22 +119,54 @@ impl Netlink {
             .map_err(|e| nl_err(format!("create bridge {name}"), e))
     }
 
-    pub async fn create_veth(&self, name: &str, peer: &str, mtu: Option<u32>) -> SysResult<()> {
-        let mut b = LinkVeth::new(name, peer);
+    /// Create a veth pair. The peer gets the MTU in the same message. With a
+    /// `placement` the peer is born inside that namespace (`IFLA_NET_NS_FD`)
+    /// under the placement's name and MAC, which saves the costly move later.
+    pub async fn create_veth(
+        &self,
+        name: &str,
+        peer: &str,
+        mtu: Option<u32>,
+        placement: Option<&PeerPlacement>,
+    ) -> SysResult<()> {
+        let ns_file = match placement {
+            Some(p) => Some(std::fs::File::open(&p.netns).map_err(|e| SysError::Netns {
+                path: p.netns.display().to_string(),
+                msg: e.to_string(),
+            })?),
+            None => None,
+        };
+        let peer_name = placement.map_or(peer, |p| p.name.as_str());
+        let mut pb = LinkUnspec::new_with_name(peer_name);
+        if let Some(m) = mtu {
+            pb = pb.mtu(m);
+        }
+        if let Some(mac) = placement.and_then(|p| p.mac.as_deref()) {
+            let bytes = parse_mac(mac).ok_or_else(|| SysError::Netlink {
+                op: format!("create veth {name}/{peer_name}"),
+                msg: format!("bad MAC {mac:?}"),
+                errno: Some(libc::EINVAL),
+            })?;
+            pb = pb.address(bytes.to_vec());
+        }
+        if let Some(f) = &ns_file {
+            pb = pb.setns_by_fd(f.as_raw_fd());
+        }
+        let mut b = LinkVeth::new(name, peer_name)
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(pb.build())));
         if let Some(m) = mtu {
             b = b.mtu(m);
         }
-        self.handle
+        let r = self
+            .handle
             .link()
             .add(b.build())
             .execute()
             .await
-            .map_err(|e| nl_err(format!("create veth {name}/{peer}"), e))?;
-        if let Some(m) = mtu {
-            // The peer message carries only a name; give it the MTU too.
-            self.set_mtu(peer, m).await?;
-        }
-        Ok(())
+            .map_err(|e| nl_err(format!("create veth {name}/{peer_name}"), e));
+        // The namespace file stays open until the kernel has answered.
+        drop(ns_file);
+        r
     }
 
     async fn set(&self, op: String, msg: LinkMessage) -> SysResult<()> {
@@ -140,27 +178,36 @@ impl Netlink {
             .map_err(|e| nl_err(op, e))
     }
 
+    /// `RTM_SETLINK` naming the link by `IFLA_IFNAME` (index 0): the kernel
+    /// looks the name up itself, so no GETLINK round trip first. A missing
+    /// link (ENODEV) is reported as [`SysError::LinkNotFound`].
+    async fn set_by_name(&self, name: &str, op: String, msg: LinkMessage) -> SysResult<()> {
+        match self.set(op, msg).await {
+            Err(e) if e.errno() == Some(libc::ENODEV) => Err(SysError::LinkNotFound(name.into())),
+            r => r,
+        }
+    }
+
     pub async fn set_up(&self, name: &str, up: bool) -> SysResult<()> {
-        let i = self.index(name).await?;
-        let b = LinkUnspec::new_with_index(i);
+        let b = LinkUnspec::new_with_name(name);
         let b = if up { b.up() } else { b.down() };
-        self.set(format!("set {name} up={up}"), b.build()).await
+        self.set_by_name(name, format!("set {name} up={up}"), b.build())
+            .await
     }
 
     pub async fn set_mtu(&self, name: &str, mtu: u32) -> SysResult<()> {
-        let i = self.index(name).await?;
-        let msg = LinkUnspec::new_with_index(i).mtu(mtu).build();
-        self.set(format!("set {name} mtu {mtu}"), msg).await
+        let msg = LinkUnspec::new_with_name(name).mtu(mtu).build();
+        self.set_by_name(name, format!("set {name} mtu {mtu}"), msg)
+            .await
     }
 
     pub async fn set_master(&self, name: &str, master: Option<&str>) -> SysResult<()> {
-        let i = self.index(name).await?;
-        let b = LinkUnspec::new_with_index(i);
+        let b = LinkUnspec::new_with_name(name);
         let b = match master {
             Some(m) => b.controller(self.index(m).await?),
             None => b.nocontroller(),
         };
-        self.set(format!("set {name} master {master:?}"), b.build())
+        self.set_by_name(name, format!("set {name} master {master:?}"), b.build())
             .await
     }
 
@@ -170,11 +217,11 @@ impl Netlink {
             msg: format!("bad MAC {mac:?}"),
             errno: Some(libc::EINVAL),
         })?;
-        let i = self.index(name).await?;
-        let msg = LinkUnspec::new_with_index(i)
+        let msg = LinkUnspec::new_with_name(name)
             .address(bytes.to_vec())
             .build();
-        self.set(format!("set {name} address {mac}"), msg).await
+        self.set_by_name(name, format!("set {name} address {mac}"), msg)
+            .await
     }
 
     pub async fn rename(&self, name: &str, new_name: &str) -> SysResult<()> {

@@ -122,25 +122,18 @@ pub async fn create_netns(path: &Path) -> SysResult<()> {
                     MsFlags::MS_BIND,
                     None::<&str>,
                 )
-                .map_err(|e| ns_err(&p2, format!("bind mount: {e}")))
+                .map_err(|e| ns_err(&p2, format!("bind mount: {e}")))?;
+                // Bring lo up from here, already inside: no second thread or
+                // namespace entry.
+                super::nlsync::SyncNetlink::open()?.set_up("lo", true)
             })();
             if res.is_err() {
-                let _ = std::fs::remove_file(&p2);
+                let _ = delete_netns(&p2);
             }
             let _ = tx.send(res);
         })?;
     rx.await
-        .map_err(|_| ns_err(&p, "creator thread panicked"))??;
-    // Bring lo up from a fresh netlink socket opened inside.
-    let up = async {
-        let nl = super::netlink::Netlink::in_netns(&p).await?;
-        nl.set_up("lo", true).await
-    };
-    if let Err(e) = up.await {
-        let _ = delete_netns(&p);
-        return Err(e);
-    }
-    Ok(())
+        .map_err(|_| ns_err(&p, "creator thread panicked"))?
 }
 
 /// Unmount (lazily, so open fds keep the namespace alive for their holders)

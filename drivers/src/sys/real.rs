@@ -9,8 +9,9 @@ use tokio::sync::OnceCell;
 
 use super::conntrack::{self, CtFilter};
 use super::netlink::Netlink;
+use super::nlsync::SyncNetlink;
 use super::{netns, nft, sysctl_path, AddrState, BridgePortFlags, LinkState, RouteState};
-use super::{Ns, Sys, SysError, SysResult};
+use super::{Ns, NsOp, Sys, SysError, SysResult};
 
 /// Real kernel access. `host` is the namespace `Ns::Host` means: `None` for
 /// the daemon's own, or a namespace file (tests run a whole "host" in a
@@ -109,7 +110,20 @@ impl Sys for RealSys {
         peer: &str,
         mtu: Option<u32>,
     ) -> SysResult<()> {
-        self.nl(ns).await?.create_veth(name, peer, mtu).await
+        let nl = self.nl(ns).await?;
+        // A peer placement (see `placement`) is honoured for the first veth of
+        // its scope. If the sandbox already has a link of that name, fall back
+        // to the plain pair: the join then moves the peer and reports the clash.
+        if let Some(p) = super::placement::take() {
+            match nl.create_veth(name, peer, mtu, Some(&p)).await {
+                Err(e) if e.is_exists() => {
+                    tracing::debug!(netns = %p.netns.display(), name = %p.name,
+                        "veth peer name taken in the sandbox; creating the pair in place");
+                }
+                r => return r,
+            }
+        }
+        nl.create_veth(name, peer, mtu, None).await
     }
     async fn set_up(&self, ns: &Ns, name: &str, up: bool) -> SysResult<()> {
         self.nl(ns).await?.set_up(name, up).await
@@ -158,6 +172,18 @@ impl Sys for RealSys {
     }
     async fn list_routes(&self, ns: &Ns) -> SysResult<Vec<RouteState>> {
         self.nl(ns).await?.list_routes().await
+    }
+    async fn batch(&self, ns: &Ns, ops: &[NsOp]) -> SysResult<()> {
+        match self.ns_path(ns) {
+            // The daemon's own namespace: the host connection is kept open and
+            // sysctls need no thread, so there is nothing to save.
+            None => super::batch_one_by_one(self, ns, ops).await,
+            // One thread, one namespace entry, one socket for the whole batch.
+            Some(p) => {
+                let ops = ops.to_vec();
+                netns::run_in_netns(p, move || SyncNetlink::open()?.run(&ops)).await?
+            }
+        }
     }
     async fn sysctl_get(&self, ns: &Ns, key: &str) -> SysResult<String> {
         // /proc/sys/net resolves against the *opening* thread's netns.

@@ -1,0 +1,308 @@
+//! A blocking rtnetlink socket for the short-lived namespace threads, and the
+//! executor of [`NsOp`] batches on it.
+//!
+//! Why: configuring an interface inside a sandbox used to cost one std
+//! thread, one `setns` and one tokio-registered socket *per call* (rename,
+//! sysctl, MAC, each address, up, each route). Here one thread joins the
+//! namespace once, opens one plain (blocking) netlink socket and runs the
+//! whole batch in order: request, wait for the kernel's answer, next. No
+//! tokio reactor is involved, so it works on any thread. Link names are
+//! resolved with one `RTM_GETLINK` by name (never a dump) and cached for the
+//! batch.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use rtnetlink::packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
+    NLM_F_REPLACE, NLM_F_REQUEST,
+};
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkExtentMask, LinkMessage};
+use rtnetlink::packet_route::RouteNetlinkMessage;
+use rtnetlink::sys::{protocols::NETLINK_ROUTE, Socket};
+use rtnetlink::{AddressMessageBuilder, LinkUnspec, RouteMessageBuilder};
+
+use super::{format_mac, parse_mac, sysctl_path, NsOp, SysError, SysResult};
+
+/// One blocking NETLINK_ROUTE socket, bound to the namespace of the thread
+/// that opened it (for life).
+pub struct SyncNetlink {
+    sock: Socket,
+    seq: u32,
+    buf: Vec<u8>,
+    /// name -> (index, MAC) for links looked up during this batch.
+    links: HashMap<String, (u32, Option<String>)>,
+}
+
+fn errno_err(op: &str, errno: i32) -> SysError {
+    SysError::Netlink {
+        op: op.to_string(),
+        msg: std::io::Error::from_raw_os_error(errno).to_string(),
+        errno: Some(errno),
+    }
+}
+
+fn bad_route(op: &str, e: impl std::fmt::Display) -> SysError {
+    SysError::Netlink {
+        op: op.to_string(),
+        msg: e.to_string(),
+        errno: Some(libc::EINVAL),
+    }
+}
+
+impl SyncNetlink {
+    /// Open a socket in the calling thread's network namespace.
+    pub fn open() -> SysResult<SyncNetlink> {
+        let mut sock = Socket::new(NETLINK_ROUTE)?;
+        sock.bind_auto()?;
+        // Kernel answers to a request on this socket only; no multicast groups.
+        Ok(SyncNetlink {
+            sock,
+            seq: 0,
+            buf: vec![0u8; 64 * 1024],
+            links: HashMap::new(),
+        })
+    }
+
+    /// Send one request and collect the kernel's answer up to the ACK (or the
+    /// error). Returns the non-ACK messages (e.g. a `NewLink` for a GETLINK).
+    fn request(
+        &mut self,
+        op: &str,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+    ) -> SysResult<Vec<RouteNetlinkMessage>> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+        header.sequence_number = self.seq;
+        let mut req = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
+        req.finalize();
+        let mut out = vec![0u8; req.buffer_len()];
+        req.serialize(&mut out);
+        self.sock.send(&out, 0)?;
+        let mut replies = Vec::new();
+        loop {
+            let n = self.sock.recv(&mut &mut self.buf[..], 0)?;
+            let mut off = 0;
+            while off < n {
+                let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[off..n])
+                    .map_err(|e| SysError::Netlink {
+                        op: op.to_string(),
+                        msg: format!("bad netlink answer: {e}"),
+                        errno: None,
+                    })?;
+                let len = m.header.length as usize;
+                if len == 0 {
+                    break;
+                }
+                off += (len + 3) & !3;
+                if m.header.sequence_number != self.seq {
+                    continue;
+                }
+                match m.payload {
+                    NetlinkPayload::Error(e) => {
+                        return match e.code {
+                            None => Ok(replies),
+                            Some(c) => Err(errno_err(op, c.get().abs())),
+                        };
+                    }
+                    NetlinkPayload::Done(_) => return Ok(replies),
+                    NetlinkPayload::InnerMessage(r) => replies.push(r),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Look a link up by name with one `RTM_GETLINK` (no dump); `None` if absent.
+    pub fn link(&mut self, name: &str) -> SysResult<Option<(u32, Option<String>)>> {
+        if let Some(l) = self.links.get(name) {
+            return Ok(Some(l.clone()));
+        }
+        let mut m = LinkMessage::default();
+        m.attributes.push(LinkAttribute::IfName(name.to_string()));
+        m.attributes
+            .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+        let op = format!("get link {name}");
+        match self.request(&op, RouteNetlinkMessage::GetLink(m), 0) {
+            Ok(replies) => {
+                for r in replies {
+                    if let RouteNetlinkMessage::NewLink(l) = r {
+                        let mac = l.attributes.iter().find_map(|a| match a {
+                            LinkAttribute::Address(b) if b.len() == 6 => Some(format_mac(b)),
+                            _ => None,
+                        });
+                        let v = (l.header.index, mac);
+                        self.links.insert(name.to_string(), v.clone());
+                        return Ok(Some(v));
+                    }
+                }
+                Ok(None)
+            }
+            Err(e) if e.is_gone() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn index(&mut self, name: &str) -> SysResult<u32> {
+        self.link(name)?
+            .map(|l| l.0)
+            .ok_or_else(|| SysError::LinkNotFound(name.to_string()))
+    }
+
+    fn set_link(&mut self, op: &str, msg: LinkMessage) -> SysResult<()> {
+        self.request(op, RouteNetlinkMessage::SetLink(msg), 0)
+            .map(drop)
+    }
+
+    pub fn set_up(&mut self, name: &str, up: bool) -> SysResult<()> {
+        let i = self.index(name)?;
+        let b = LinkUnspec::new_with_index(i);
+        let b = if up { b.up() } else { b.down() };
+        self.set_link(&format!("set {name} up={up}"), b.build())
+    }
+
+    /// Set the MAC; skipped when the link already has it.
+    pub fn set_mac(&mut self, name: &str, mac: &str) -> SysResult<()> {
+        let op = format!("set {name} address {mac}");
+        let bytes = parse_mac(mac).ok_or_else(|| SysError::Netlink {
+            op: op.clone(),
+            msg: format!("bad MAC {mac:?}"),
+            errno: Some(libc::EINVAL),
+        })?;
+        let (i, cur) = self
+            .link(name)?
+            .ok_or_else(|| SysError::LinkNotFound(name.to_string()))?;
+        if cur.as_deref() == Some(format_mac(&bytes).as_str()) {
+            return Ok(());
+        }
+        let msg = LinkUnspec::new_with_index(i)
+            .address(bytes.to_vec())
+            .build();
+        self.set_link(&op, msg)?;
+        self.links
+            .insert(name.to_string(), (i, Some(format_mac(&bytes))));
+        Ok(())
+    }
+
+    pub fn rename(&mut self, name: &str, new_name: &str) -> SysResult<()> {
+        let (i, mac) = self
+            .link(name)?
+            .ok_or_else(|| SysError::LinkNotFound(name.to_string()))?;
+        let msg = LinkUnspec::new_with_index(i)
+            .name(new_name.to_string())
+            .build();
+        self.set_link(&format!("rename {name} -> {new_name}"), msg)?;
+        self.links.remove(name);
+        self.links.insert(new_name.to_string(), (i, mac));
+        Ok(())
+    }
+
+    /// Add an address; one that is already there is fine. IPv6 gets `nodad`.
+    pub fn add_addr(&mut self, name: &str, addr: ipnetwork::IpNetwork) -> SysResult<()> {
+        let i = self.index(name)?;
+        let mut msg = match addr.ip() {
+            IpAddr::V4(a) => AddressMessageBuilder::<Ipv4Addr>::new()
+                .index(i)
+                .address(a, addr.prefix())
+                .build(),
+            IpAddr::V6(a) => AddressMessageBuilder::<Ipv6Addr>::new()
+                .index(i)
+                .address(a, addr.prefix())
+                .build(),
+        };
+        if addr.is_ipv6() {
+            msg.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        let op = format!("add address {addr} to {name}");
+        match self.request(
+            &op,
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        ) {
+            Err(e) if !e.is_exists() => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn route_msg(
+        &mut self,
+        op: &str,
+        dst: ipnetwork::IpNetwork,
+        via: Option<IpAddr>,
+        dev: Option<&str>,
+    ) -> SysResult<rtnetlink::packet_route::route::RouteMessage> {
+        let mut b = RouteMessageBuilder::<IpAddr>::new()
+            .destination_prefix(dst.network(), dst.prefix())
+            .map_err(|e| bad_route(op, e))?;
+        if let Some(gw) = via {
+            b = b.gateway(gw).map_err(|e| bad_route(op, e))?;
+        }
+        if let Some(d) = dev {
+            b = b.output_interface(self.index(d)?);
+        }
+        Ok(b.build())
+    }
+
+    /// Add or replace a main-table route.
+    pub fn replace_route(
+        &mut self,
+        dst: ipnetwork::IpNetwork,
+        via: Option<IpAddr>,
+        dev: Option<&str>,
+    ) -> SysResult<()> {
+        let op = format!("replace route {dst} via {via:?} dev {dev:?}");
+        let msg = self.route_msg(&op, dst, via, dev)?;
+        self.request(
+            &op,
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_REPLACE,
+        )
+        .map(drop)
+    }
+
+    /// Delete a route; `Ok(false)` if it was not there.
+    pub fn del_route(&mut self, dst: ipnetwork::IpNetwork, via: Option<IpAddr>) -> SysResult<bool> {
+        let op = format!("delete route {dst} via {via:?}");
+        let msg = self.route_msg(&op, dst, via, None)?;
+        match self.request(&op, RouteNetlinkMessage::DelRoute(msg), 0) {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_gone() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Run `ops` in order. Must be called on a thread that is in the target
+    /// namespace (sysctl files under /proc/sys/net resolve against it).
+    pub fn run(&mut self, ops: &[NsOp]) -> SysResult<()> {
+        for op in ops {
+            match op {
+                NsOp::Sysctl { key, value } => {
+                    let r = sysctl_path(key).and_then(|p| {
+                        std::fs::write(&p, value).map_err(|e| SysError::Sysctl {
+                            key: key.clone(),
+                            msg: e.to_string(),
+                        })
+                    });
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, key, "sysctl in namespace (ignored)");
+                    }
+                }
+                NsOp::Rename { name, new_name } => self.rename(name, new_name)?,
+                NsOp::SetMac { name, mac } => self.set_mac(name, mac)?,
+                NsOp::AddAddr { name, addr } => self.add_addr(name, *addr)?,
+                NsOp::SetUp { name, up } => self.set_up(name, *up)?,
+                NsOp::ReplaceRoute { dst, via, dev } => {
+                    self.replace_route(*dst, *via, dev.as_deref())?
+                }
+                NsOp::DelRoute { dst, via } => {
+                    self.del_route(*dst, *via)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
