@@ -173,6 +173,16 @@ pub struct PortBinding {
     pub host_port: u16,
     pub container_ip: IpAddr,
     pub container_port: u16,
+    /// Served by NAT only, the host's loopback included, whatever the
+    /// userland proxy mode: the daemon neither binds the host port nor runs a
+    /// proxy for it, because the runtime holds the port itself (CNI's
+    /// `portMappings` contract, as with the reference `portmap` plugin). For
+    /// IPv4 bindings on `0.0.0.0` or a `127.x` address, the driver also DNATs
+    /// the host's own connections to `127.0.0.0/8` on that port and sets
+    /// `route_localnet=1` on the network's bridge. (IPv6 has no
+    /// `route_localnet`: `::1` cannot be NAT'ed to a container.)
+    #[serde(default)]
+    pub loopback_nat: bool,
 }
 
 /// The driver contract.

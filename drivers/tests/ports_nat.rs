@@ -189,7 +189,43 @@ fn pb(proto: Proto, host: &str, hp: u16, cip: &str, cp: u16) -> PortBinding {
         host_port: hp,
         container_ip: ip(cip),
         container_port: cp,
+        loopback_nat: false,
     }
+}
+
+/// A binding served by NAT only (as published for a CNI runtime).
+fn nat_only(proto: Proto, host: &str, hp: u16, cip: &str, cp: u16) -> PortBinding {
+    PortBinding {
+        loopback_nat: true,
+        ..pb(proto, host, hp, cip, cp)
+    }
+}
+
+/// Elements in one of our maps.
+async fn map_len(t: &TestHost, map: &str) -> usize {
+    let v = t
+        .sys
+        .nft_list(&Ns::Host, &["list", "map", "inet", &t.table, map])
+        .await
+        .unwrap()
+        .expect("map exists");
+    drivers::bridge::ports::parse_listing(&v).len()
+}
+
+/// Make the "outside" namespace `o` route 127.0.0.0/8 to the host through
+/// `o_if` (as a hostile neighbour would, moby#45610).
+fn route_loopback_to_host(o: &Path, o_if: &str, host_ip: &str, src: &str) {
+    let script = format!(
+        "sysctl -qw net.ipv4.conf.all.route_localnet=1 net.ipv4.conf.{o_if}.route_localnet=1; \
+         ip route del table local 127.0.0.0/8 dev lo; ip route del table local 127.0.0.1 dev lo; \
+         ip route add 127.0.0.0/8 via {host_ip} dev {o_if} src {src}"
+    );
+    let ok = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", o.display()))
+        .args(["sh", "-c", &script])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "route 127.0.0.0/8 via the host");
 }
 
 /// Count of packets to 127.0.0.1 that arrived on `dev` (a probe table in the
@@ -619,4 +655,135 @@ async fn ipv6_published_ports() {
         None,
         "8081 is only on fd99::1"
     );
+}
+
+/// Ports published for a CNI runtime (`loopback_nat`): the runtime holds the
+/// host port, so the driver DNATs the host's 127.0.0.0/8 too, with the
+/// userland proxy ON (none runs here): route_localnet=1 on the bridge and
+/// loopback sources masqueraded. Unflagged bindings keep loopback for the
+/// proxy; the moby#45610 guard and the containers' isolation from the host's
+/// loopback still hold; the rule count stays constant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nat_only_bindings_serve_loopback_with_proxy_on() {
+    require_root!();
+    let t = TestHost::new("pnatonly").await;
+    let br = brname("npo");
+    let n = network("pno", &br, "10.45.0.0/24", None);
+    t.driver.create_network(&n).await.unwrap();
+    let localnet = || async {
+        t.sys
+            .sysctl_get(&Ns::Host, &format!("net/ipv4/conf/{br}/route_localnet"))
+            .await
+            .unwrap()
+    };
+    assert_eq!(localnet().await, "0", "proxy on: not set at creation");
+    let s1 = t.netns("s1").await;
+    let s2 = t.netns("s2").await;
+    let ep1 = attach(&t, &n, "po1", &["10.45.0.2/24"], &s1, "eth0", true).await;
+    let ep2 = attach(&t, &n, "po2", &["10.45.0.3/24"], &s2, "eth0", true).await;
+    let (o, host_ip) = outside(&t, "o9", "10.250.9", None).await;
+    let hip = ip(&host_ip);
+    let _w1 = whoami_tcp(&s1, ip("0.0.0.0"), 80);
+    let _w2 = whoami_tcp(&s2, ip("0.0.0.0"), 80);
+    let _u1 = whoami_udp(&s1, ip("0.0.0.0"), 53, "s1");
+    let (_sink, sunk) = udp_sink(&s1, 54);
+    let rules0 = t.rule_count().await;
+
+    let ports = vec![
+        nat_only(Proto::Tcp, "0.0.0.0", 8080, "10.45.0.2", 80),
+        nat_only(Proto::Tcp, "127.0.0.1", 8081, "10.45.0.2", 80),
+        nat_only(Proto::Udp, "127.0.0.1", 5353, "10.45.0.2", 53),
+        nat_only(Proto::Udp, "0.0.0.0", 5355, "10.45.0.2", 54),
+    ];
+    let plain = vec![pb(Proto::Tcp, "0.0.0.0", 8090, "10.45.0.3", 80)];
+    t.driver
+        .program_external_connectivity(&n, &ep1, &ports)
+        .await
+        .unwrap();
+    t.driver
+        .program_external_connectivity(&n, &ep2, &plain)
+        .await
+        .unwrap();
+    assert_eq!(localnet().await, "1", "route_localnet on the bridge");
+    assert_eq!(map_len(&t, "ports4_lo").await, 4);
+
+    // The host's own loopback connections reach the container, masqueraded
+    // to the gateway; all of 127.0.0.0/8 for wildcard bindings.
+    assert_eq!(
+        tcp_who(&t.host, ip("127.0.0.1"), 8080).as_deref(),
+        Some("10.45.0.1")
+    );
+    assert_eq!(
+        tcp_who(&t.host, ip("127.0.0.1"), 8081).as_deref(),
+        Some("10.45.0.1")
+    );
+    assert!(tcp_who(&t.host, ip("127.0.0.2"), 8080).is_some());
+    let c: UdpSocket = run_in_netns_blocking(&t.host, || UdpSocket::bind("127.0.0.1:0"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        udp_ask(&c, "127.0.0.1:5353".parse().unwrap()).as_deref(),
+        Some("s1|10.45.0.1")
+    );
+    // Through a host address and from outside as before (real client).
+    assert!(tcp_who(&t.host, ip("10.45.0.1"), 8080).is_some());
+    assert_eq!(tcp_who(&o, hip, 8080).as_deref(), Some("10.250.9.2"));
+    assert_eq!(tcp_who(&o, hip, 8081), None, "8081 is on 127.0.0.1 only");
+    // An unflagged binding leaves loopback to the (absent) proxy.
+    assert_eq!(tcp_who(&t.host, ip("127.0.0.1"), 8090), None);
+    assert_eq!(
+        tcp_who(&t.host, ip("10.45.0.1"), 8090).as_deref(),
+        Some("10.45.0.1"),
+        "control: the unflagged binding is published"
+    );
+
+    // moby#45610: a neighbour routing 127.0.0.0/8 to us gets nothing.
+    probe_table(&t, "xho9");
+    route_loopback_to_host(&o, "xoo9", &host_ip, "10.250.9.2");
+    assert_eq!(tcp_who(&o, ip("127.0.0.1"), 8081), None);
+    assert_eq!(tcp_who(&o, ip("127.0.0.1"), 8080), None);
+    udp_send(&o, "127.0.0.1:5355".parse().unwrap());
+    assert!(probe_packets(&t) > 0, "the attempts did reach the host");
+    assert_eq!(
+        sunk.load(Ordering::SeqCst),
+        0,
+        "nothing routed in got through"
+    );
+    udp_send(&o, SocketAddr::new(hip, 5355));
+    assert!(
+        sunk.load(Ordering::SeqCst) > 0,
+        "control: sink via {host_ip}"
+    );
+
+    // Containers still cannot reach the host's loopback (route_localnet=1 on
+    // the bridge): a route to 127.0.0.0/8 via the gateway gets nowhere.
+    let _hl = whoami_tcp(&t.host, ip("127.0.0.1"), 9999);
+    assert!(tcp_who(&t.host, ip("127.0.0.1"), 9999).is_some(), "control");
+    route_loopback_to_host(&s2, "eth0", "10.45.0.1", "10.45.0.3");
+    assert_eq!(tcp_who(&s2, ip("127.0.0.1"), 9999), None, "-> host lo");
+    assert_eq!(tcp_who(&s2, ip("127.0.0.1"), 8081), None, "-> 127 port");
+
+    // Constant rule count: 100 more NAT-only ports are 200 more elements.
+    let many: Vec<_> = (0..100u16)
+        .map(|i| nat_only(Proto::Tcp, "0.0.0.0", 21000 + i, "10.45.0.2", 80))
+        .collect();
+    t.driver
+        .program_external_connectivity(&n, &ep1, &many)
+        .await
+        .unwrap();
+    assert_eq!(t.rule_count().await, rules0);
+    assert_eq!(rules0, drivers::bridge::rules::fixed_rule_count());
+    assert_eq!(map_len(&t, "ports4_lo").await, 104);
+    assert!(tcp_who(&t.host, ip("127.0.0.1"), 21099).is_some());
+    // Revoking removes both elements of each binding.
+    for set in [&many, &ports] {
+        t.driver
+            .revoke_external_connectivity(&n, &ep1, set)
+            .await
+            .unwrap();
+    }
+    assert_eq!(t.rule_count().await, rules0);
+    assert_eq!(map_len(&t, "ports4_lo").await, 0);
+    assert_eq!(tcp_who(&t.host, ip("127.0.0.1"), 8080), None, "revoked");
+    assert_eq!(tcp_who(&t.host, hip, 8080), None, "revoked");
 }

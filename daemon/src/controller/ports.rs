@@ -5,6 +5,13 @@
 //! A host port is reserved by binding it: the bound socket both proves the port is
 //! free on the host and, with the userland proxy on, becomes the proxy's listener, so
 //! there is no window in which another process can take it.
+//!
+//! Except for CNI endpoints (owner `cni`): under CNI's `portMappings` contract the
+//! runtime holds the host port itself (Podman's conmon keeps a socket on each), so
+//! netd binds nothing, runs no proxy and marks the bindings
+//! [`PortBinding::loopback_nat`]: the driver serves them by NAT only, 127.0.0.1
+//! included, like the reference `portmap` plugin. Conflicts with ports netd already
+//! publishes are still refused from netd's own table.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -43,12 +50,30 @@ fn ephemeral_range() -> (u16, u16) {
         .unwrap_or((32768, 60999))
 }
 
-fn overlaps(a: &PortBinding, proto: Proto, ip: IpAddr, port: u16) -> bool {
+/// The owner whose published ports are served by NAT only (see the module docs).
+const NAT_ONLY_OWNER: &str = "cni";
+
+/// Whether `ip` covers IPv4 loopback: `0.0.0.0` or a `127.x` address.
+fn covers_loopback4(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.is_unspecified() || a.is_loopback(),
+        IpAddr::V6(_) => false,
+    }
+}
+
+/// Whether publishing `proto ip:port` (NAT-only when `nat_only`) collides with `a`.
+/// A NAT-only binding covering loopback is DNAT'ed for the host's connections to all
+/// of 127.0.0.0/8 on its port (the driver's `ports4_lo` key has no address), so it
+/// collides with any other binding of that port on a loopback address too.
+fn overlaps(a: &PortBinding, proto: Proto, ip: IpAddr, port: u16, nat_only: bool) -> bool {
     a.proto == proto
         && a.host_port == port
         && (a.host_ip == ip
             || (a.host_ip.is_unspecified() && a.host_ip.is_ipv4() == ip.is_ipv4())
-            || (ip.is_unspecified() && a.host_ip.is_ipv4() == ip.is_ipv4()))
+            || (ip.is_unspecified() && a.host_ip.is_ipv4() == ip.is_ipv4())
+            || ((a.loopback_nat || nat_only)
+                && covers_loopback4(a.host_ip)
+                && covers_loopback4(ip)))
 }
 
 /// Bind `ip:port` to prove it is free (and keep it as the proxy listener).
@@ -94,6 +119,7 @@ impl Controller {
         reqs: &[rest::PortMapping],
     ) -> Result<Vec<Reserved>> {
         let mut out: Vec<Reserved> = Vec::new();
+        let nat_only = ep.owner == NAT_ONLY_OWNER;
         let used: Vec<PortBinding> = st
             .endpoints
             .values()
@@ -138,14 +164,18 @@ impl Controller {
                 let taken = used
                     .iter()
                     .chain(out.iter().map(|x| &x.binding))
-                    .any(|b| overlaps(b, proto, host_ip, port));
+                    .any(|b| overlaps(b, proto, host_ip, port, nat_only));
                 if taken {
                     last_err = Some(Error::conflict(format!(
                         "host port {host_ip}:{port}/{proto} is already published by netd"
                     )));
                     continue;
                 }
-                let listener = if self.userland_proxy || proto == Proto::Sctp {
+                let listener = if nat_only {
+                    // The runtime holds the port: binding it here would fail (Podman)
+                    // or steal it. netd's own table above is the conflict check.
+                    Ok(None)
+                } else if self.userland_proxy || proto == Proto::Sctp {
                     reserve(proto, host_ip, port)
                 } else {
                     // Without the proxy, still refuse ports someone else holds.
@@ -160,6 +190,7 @@ impl Controller {
                                 host_port: port,
                                 container_ip,
                                 container_port: r.container_port,
+                                loopback_nat: nat_only,
                             },
                             listener: l,
                         });
@@ -219,7 +250,10 @@ impl Controller {
             return Ok(());
         }
         let mut reserved = Vec::new();
-        for b in &ep.ports {
+        // NAT-only bindings have no proxy (their runtime holds the host port); the
+        // owner check covers CNI records stored before the flag existed.
+        let nat_only = ep.owner == NAT_ONLY_OWNER;
+        for b in ep.ports.iter().filter(|b| !b.loopback_nat && !nat_only) {
             let l = reserve(b.proto, b.host_ip, b.host_port).map_err(|e| {
                 Error::conflict(format!(
                     "re-arming {}:{}/{}: {e}",
@@ -237,5 +271,103 @@ impl Controller {
     pub(crate) fn stop_port_proxies(&self, ep: &EndpointRec) {
         // Dropping the handles stops the listeners and their connections.
         self.proxies.lock().unwrap().remove(&ep.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(ip: &str, port: u16, nat_only: bool) -> PortBinding {
+        PortBinding {
+            proto: Proto::Tcp,
+            host_ip: ip.parse().unwrap(),
+            host_port: port,
+            container_ip: "10.0.0.2".parse().unwrap(),
+            container_port: 80,
+            loopback_nat: nat_only,
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn overlap_rules() {
+        // Same address, wildcard against specific, per family and protocol.
+        assert!(overlaps(
+            &b("0.0.0.0", 80, false),
+            Proto::Tcp,
+            ip("10.1.1.1"),
+            80,
+            false
+        ));
+        assert!(overlaps(
+            &b("10.1.1.1", 80, false),
+            Proto::Tcp,
+            ip("0.0.0.0"),
+            80,
+            false
+        ));
+        assert!(!overlaps(
+            &b("0.0.0.0", 80, false),
+            Proto::Udp,
+            ip("0.0.0.0"),
+            80,
+            false
+        ));
+        assert!(!overlaps(
+            &b("::", 80, false),
+            Proto::Tcp,
+            ip("0.0.0.0"),
+            80,
+            false
+        ));
+        assert!(!overlaps(
+            &b("0.0.0.0", 80, false),
+            Proto::Tcp,
+            ip("0.0.0.0"),
+            81,
+            false
+        ));
+        // Two loopback addresses are distinct for proxied bindings...
+        assert!(!overlaps(
+            &b("127.0.0.1", 80, false),
+            Proto::Tcp,
+            ip("127.0.0.2"),
+            80,
+            false
+        ));
+        // ...but a NAT-only binding claims its port on all of 127.0.0.0/8, either way.
+        assert!(overlaps(
+            &b("127.0.0.1", 80, true),
+            Proto::Tcp,
+            ip("127.0.0.2"),
+            80,
+            false
+        ));
+        assert!(overlaps(
+            &b("127.0.0.2", 80, false),
+            Proto::Tcp,
+            ip("127.0.0.1"),
+            80,
+            true
+        ));
+        // Not beyond loopback.
+        assert!(!overlaps(
+            &b("127.0.0.1", 80, true),
+            Proto::Tcp,
+            ip("10.1.1.1"),
+            80,
+            true
+        ));
+        assert!(!overlaps(
+            &b("10.1.1.2", 80, true),
+            Proto::Tcp,
+            ip("10.1.1.1"),
+            80,
+            true
+        ));
     }
 }

@@ -37,7 +37,8 @@ pub struct BridgeConfig {
     /// The daemon serves published ports on the host's loopback with its
     /// userland proxy (dockerd's `--userland-proxy`, default true). When
     /// false, the `output` chain DNATs 127.0.0.0/8 too and bridges get
-    /// `route_localnet=1` (hairpin NAT, as dockerd does).
+    /// `route_localnet=1` (hairpin NAT, as dockerd does). Bindings marked
+    /// [`PortBinding::loopback_nat`] are NAT'ed from loopback in both modes.
     pub userland_proxy: bool,
 }
 
@@ -294,9 +295,7 @@ impl BridgeDriver {
     /// What the port maps hold now (for the slow paths of publish/unpublish).
     async fn port_listing(&self, ports: &[PortBinding]) -> Result<ports::Listing> {
         let t = self.cfg.table.as_str();
-        let mut names: Vec<&str> = ports.iter().map(ports::map_of).collect();
-        names.sort_unstable();
-        names.dedup();
+        let names = ports::maps_of(ports);
         let mut maps = Vec::new();
         for n in names {
             if let Some(v) = self
@@ -644,6 +643,14 @@ impl Driver for BridgeDriver {
                     p.host_port, p.proto, p.container_ip, ep.id
                 )));
             }
+        }
+        if ports.iter().any(ports::in_lo_map) {
+            // NAT-only bindings are DNAT'ed from 127.0.0.0/8 in both proxy
+            // modes: the loopback-sourced packets leave through this bridge
+            // (masqueraded, see ports.rs) and their replies must come back.
+            let br = parse_bridge_options(net)?.bridge_name;
+            let key = format!("net/ipv4/conf/{br}/route_localnet");
+            self.sys.sysctl_set(&Ns::Host, &key, "1").await?;
         }
         self.publish(ports).await
     }

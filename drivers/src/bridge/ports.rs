@@ -1,6 +1,6 @@
 //! Published ports of bridge endpoints: DNAT in netd's own table, through
-//! four MAPS so that publishing a port is one map element and the rule count
-//! never grows.
+//! five MAPS so that publishing a port is one or two map elements and the
+//! rule count never grows.
 //!
 //! | map          | key                                  | value                     |
 //! |--------------|--------------------------------------|---------------------------|
@@ -8,6 +8,15 @@
 //! | `ports4_any` | `inet_proto . inet_service` (0.0.0.0) | `ipv4_addr . inet_service` |
 //! | `ports6`     | `inet_proto . ipv6_addr . inet_service` | `ipv6_addr . inet_service` |
 //! | `ports6_any` | `inet_proto . inet_service` (::)      | `ipv6_addr . inet_service` |
+//! | `ports4_lo`  | `inet_proto . inet_service` (127.0.0.0/8) | `ipv4_addr . inet_service` |
+//!
+//! `ports4_lo` holds only the IPv4 bindings marked
+//! [`PortBinding::loopback_nat`] whose host address is `0.0.0.0` or a `127.x`
+//! address (ports published for CNI runtimes, which hold the host port
+//! themselves so the userland proxy cannot): each such binding is one element
+//! there besides its element in `ports4` / `ports4_any`. The key has no
+//! address, so such a binding claims its port on all of `127.0.0.0/8` for the
+//! host's own connections (the daemon refuses overlapping loopback bindings).
 //!
 //! The protocol is part of the key, so TCP, UDP and SCTP share the maps.
 //! nft 1.0.6's JSON parser cannot declare a map whose data is a
@@ -29,16 +38,23 @@
 //!    wildcard map for `fib daddr type local`, and the same for IPv6.
 //!
 //! `output` (nat, -100) — the host's own connections to a local address:
-//! the same four DNATs, except to `127.0.0.0/8` when the userland proxy is on
-//! (the proxy serves loopback, like dockerd) and never to `::1` (IPv6 has no
-//! `route_localnet`; the proxy serves it). With the proxy off, loopback is
-//! DNAT'ed too and `route_localnet=1` is set on the bridges.
+//! 1. `ip daddr 127.0.0.0/8 dnat ip to meta l4proto . th dport map
+//!    @ports4_lo`, whatever the proxy mode (NAT-only bindings);
+//! 2-5. the same four DNATs as prerouting, except to `127.0.0.0/8` when the
+//!    userland proxy is on (the proxy serves loopback, like dockerd) and never
+//!    to `::1` (IPv6 has no `route_localnet`; the proxy serves it). With the
+//!    proxy off, loopback is DNAT'ed too and `route_localnet=1` is set on the
+//!    bridges. A bridge whose network has `ports4_lo` bindings gets
+//!    `route_localnet=1` when they are published, in both modes. Rule 1 never
+//!    sees packets routed in (output hook only) and prerouting never consults
+//!    `ports4_lo`, so the moby#45610 guard is unchanged; rule 5 of prerouting
+//!    keeps containers off the host's loopback despite `route_localnet`.
 //!
 //! `postrouting` (nat, srcnat) additions: masquerade DNAT'ed traffic whose
 //! source is a subnet of the bridge it leaves by (`oifname . ip saddr
 //! @bridge_nets4`: hairpin, a container reaching its own or a neighbour's
 //! published port through a host address), v6 likewise, and DNAT'ed traffic
-//! from `127.0.0.0/8` into a bridge (loopback with the proxy off). Nothing
+//! from `127.0.0.0/8` into a bridge (loopback NAT). Nothing
 //! else is SNAT'ed: the container sees the real client address.
 //!
 //! `forward` accepts `ct status dnat` into bridges before the isolation rules,
@@ -46,6 +62,7 @@
 //! the host address, as with Docker.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 
 use nftables::batch::Batch;
 use nftables::expr::{Expression, Fib, FibFlag, FibResult, Map, MetaKey, NamedExpression};
@@ -65,9 +82,16 @@ pub const MAP_PORTS4: &str = "ports4";
 pub const MAP_PORTS4_ANY: &str = "ports4_any";
 pub const MAP_PORTS6: &str = "ports6";
 pub const MAP_PORTS6_ANY: &str = "ports6_any";
-pub const MAPS: [&str; 4] = [MAP_PORTS4, MAP_PORTS4_ANY, MAP_PORTS6, MAP_PORTS6_ANY];
+pub const MAP_PORTS4_LO: &str = "ports4_lo";
+pub const MAPS: [&str; 5] = [
+    MAP_PORTS4,
+    MAP_PORTS4_ANY,
+    MAP_PORTS6,
+    MAP_PORTS6_ANY,
+    MAP_PORTS4_LO,
+];
 
-/// Text script creating the table (if missing) and the four maps (adding an
+/// Text script creating the table (if missing) and the five maps (adding an
 /// identical map is a no-op). Applied before the JSON base ruleset.
 pub fn maps_script(table: &str) -> String {
     let t = table;
@@ -76,7 +100,8 @@ pub fn maps_script(table: &str) -> String {
          add map inet {t} {MAP_PORTS4} {{ type inet_proto . ipv4_addr . inet_service : ipv4_addr . inet_service ; }}\n\
          add map inet {t} {MAP_PORTS4_ANY} {{ type inet_proto . inet_service : ipv4_addr . inet_service ; }}\n\
          add map inet {t} {MAP_PORTS6} {{ type inet_proto . ipv6_addr . inet_service : ipv6_addr . inet_service ; }}\n\
-         add map inet {t} {MAP_PORTS6_ANY} {{ type inet_proto . inet_service : ipv6_addr . inet_service ; }}\n"
+         add map inet {t} {MAP_PORTS6_ANY} {{ type inet_proto . inet_service : ipv6_addr . inet_service ; }}\n\
+         add map inet {t} {MAP_PORTS4_LO} {{ type inet_proto . inet_service : ipv4_addr . inet_service ; }}\n"
     )
 }
 
@@ -191,20 +216,36 @@ pub fn prerouting_rules(table: &str) -> Vec<NfListObject<'static>> {
     out
 }
 
-/// Fixed rules of the `output` nat chain (4): DNAT for the host's own
-/// connections to its local addresses; loopback only when the userland
-/// proxy is off (IPv4 only, see the module docs).
+/// Fixed rules of the `output` nat chain (5): DNAT of loopback for the
+/// NAT-only bindings (`ports4_lo`), then DNAT for the host's own connections
+/// to its local addresses; loopback there only when the userland proxy is
+/// off (IPv4 only, see the module docs).
 pub fn output_rules(table: &str, userland_proxy: bool) -> Vec<NfListObject<'static>> {
-    FAMILIES
-        .iter()
-        .map(|&(v6, any)| {
+    let lo = rule(
+        table,
+        CHAIN_OUTPUT,
+        vec![
+            m(daddr(false), Operator::EQ, loopback(false)),
+            Statement::DNAT(Some(NAT {
+                addr: Some(Expression::Named(NamedExpression::Map(Box::new(Map {
+                    key: key_expr(false, true),
+                    data: set_ref(MAP_PORTS4_LO),
+                })))),
+                family: Some(NATFamily::IP),
+                port: None,
+                flags: None,
+            })),
+        ],
+    );
+    std::iter::once(lo)
+        .chain(FAMILIES.iter().map(|&(v6, any)| {
             let mut body = Vec::new();
             if v6 || userland_proxy {
                 body.push(m(daddr(v6), Operator::NEQ, loopback(v6)));
             }
             body.extend(dnat_body(v6, any));
             rule(table, CHAIN_OUTPUT, body)
-        })
+        }))
         .collect()
 }
 
@@ -285,9 +326,34 @@ pub fn validate(b: &PortBinding) -> Result<()> {
     Ok(())
 }
 
-/// Which map holds `b`.
+/// Which map holds `b` (its main element; see [`entries_of`]).
 pub fn map_of(b: &PortBinding) -> &'static str {
     map_name(b.host_ip.is_ipv6(), b.host_ip.is_unspecified())
+}
+
+/// Whether `b` also has an element in `ports4_lo`: a NAT-only IPv4 binding
+/// that covers loopback (host address `0.0.0.0` or `127.x`).
+pub fn in_lo_map(b: &PortBinding) -> bool {
+    b.loopback_nat
+        && match b.host_ip {
+            IpAddr::V4(a) => a.is_unspecified() || a.is_loopback(),
+            IpAddr::V6(_) => false,
+        }
+}
+
+/// Every map element of `b`: (map, key). The value is always [`value_of`].
+pub fn entries_of(b: &PortBinding) -> Vec<(&'static str, Expression<'static>)> {
+    let mut v = vec![(map_of(b), key_of(b))];
+    if in_lo_map(b) {
+        v.push((
+            MAP_PORTS4_LO,
+            concat(vec![
+                s(proto_name(b.proto)),
+                Expression::Number(b.host_port as u32),
+            ]),
+        ));
+    }
+    v
 }
 
 /// The map key of `b` (no address for wildcard bindings).
@@ -317,8 +383,19 @@ fn elem(table: &str, map: &str, e: Expression<'static>) -> NfListObject<'static>
     })
 }
 
-fn kv(b: &PortBinding) -> Expression<'static> {
-    Expression::List(vec![key_of(b), value_of(b)])
+fn kv(key: Expression<'static>, b: &PortBinding) -> Expression<'static> {
+    Expression::List(vec![key, value_of(b)])
+}
+
+/// Names of the maps `ports` have elements in (sorted, once each).
+pub fn maps_of(ports: &[PortBinding]) -> Vec<&'static str> {
+    let mut names: Vec<&str> = ports
+        .iter()
+        .flat_map(|p| entries_of(p).into_iter().map(|(m, _)| m))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 /// Add the elements of `ports` (one transaction). Fails with "File exists"
@@ -326,7 +403,9 @@ fn kv(b: &PortBinding) -> Expression<'static> {
 pub fn add_batch(table: &str, ports: &[PortBinding]) -> Nftables<'static> {
     let mut b = Batch::new();
     for p in ports {
-        b.add(elem(table, map_of(p), kv(p)));
+        for (map, key) in entries_of(p) {
+            b.add(elem(table, map, kv(key, p)));
+        }
     }
     b.to_nftables()
 }
@@ -337,8 +416,10 @@ pub fn add_batch(table: &str, ports: &[PortBinding]) -> Nftables<'static> {
 pub fn remove_batch(table: &str, ports: &[PortBinding]) -> Nftables<'static> {
     let mut b = Batch::new();
     for p in ports {
-        b.add(elem(table, map_of(p), kv(p)));
-        b.delete(elem(table, map_of(p), key_of(p)));
+        for (map, key) in entries_of(p) {
+            b.add(elem(table, map, kv(key.clone(), p)));
+            b.delete(elem(table, map, key));
+        }
     }
     b.to_nftables()
 }
@@ -362,10 +443,8 @@ pub fn parse_listing(v: &serde_json::Value) -> Vec<(serde_json::Value, serde_jso
 /// What is in the maps now, keyed by (map, key JSON).
 pub type Listing = std::collections::BTreeMap<(String, String), serde_json::Value>;
 
-fn key_json(b: &PortBinding) -> String {
-    serde_json::to_value(key_of(b))
-        .unwrap_or_default()
-        .to_string()
+fn key_json(key: &Expression<'static>) -> String {
+    serde_json::to_value(key).unwrap_or_default().to_string()
 }
 
 /// Program `ports` over whatever is there: a key held with another value
@@ -375,13 +454,15 @@ pub fn replace_batch(table: &str, ports: &[PortBinding], now: &Listing) -> Nftab
     let mut b = Batch::new();
     for p in ports {
         let want = serde_json::to_value(value_of(p)).unwrap_or_default();
-        match now.get(&(map_of(p).to_string(), key_json(p))) {
-            Some(v) if *v == want => {}
-            Some(_) => {
-                b.delete(elem(table, map_of(p), key_of(p)));
-                b.add(elem(table, map_of(p), kv(p)));
+        for (map, key) in entries_of(p) {
+            match now.get(&(map.to_string(), key_json(&key))) {
+                Some(v) if *v == want => {}
+                Some(_) => {
+                    b.delete(elem(table, map, key.clone()));
+                    b.add(elem(table, map, kv(key, p)));
+                }
+                None => b.add(elem(table, map, kv(key, p))),
             }
-            None => b.add(elem(table, map_of(p), kv(p))),
         }
     }
     b.to_nftables()
@@ -393,8 +474,10 @@ pub fn remove_owned_batch(table: &str, ports: &[PortBinding], now: &Listing) -> 
     let mut b = Batch::new();
     for p in ports {
         let want = serde_json::to_value(value_of(p)).unwrap_or_default();
-        if now.get(&(map_of(p).to_string(), key_json(p))) == Some(&want) {
-            b.delete(elem(table, map_of(p), key_of(p)));
+        for (map, key) in entries_of(p) {
+            if now.get(&(map.to_string(), key_json(&key))) == Some(&want) {
+                b.delete(elem(table, map, key));
+            }
         }
     }
     b.to_nftables()
@@ -447,186 +530,4 @@ pub fn bridge_net_elements(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn pb(proto: Proto, host: &str, hp: u16, cip: &str, cp: u16) -> PortBinding {
-        PortBinding {
-            proto,
-            host_ip: host.parse().unwrap(),
-            host_port: hp,
-            container_ip: cip.parse().unwrap(),
-            container_port: cp,
-        }
-    }
-
-    fn cmds(n: &Nftables) -> Vec<serde_json::Value> {
-        serde_json::to_value(n).unwrap()["nftables"]
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
-    #[test]
-    fn elements_per_map() {
-        let c = cmds(&add_batch(
-            "t",
-            &[
-                pb(Proto::Tcp, "0.0.0.0", 8080, "10.1.0.2", 80),
-                pb(Proto::Udp, "127.0.0.1", 5353, "10.1.0.2", 53),
-                pb(Proto::Sctp, "::", 9, "fd00::2", 99),
-                pb(Proto::Tcp, "fd00::1", 443, "fd00::2", 8443),
-            ],
-        ));
-        let got: Vec<_> = c
-            .iter()
-            .map(|x| {
-                (
-                    x["add"]["element"]["name"].as_str().unwrap().to_string(),
-                    x["add"]["element"]["elem"].clone(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                (
-                    "ports4_any".into(),
-                    json!([[{"concat": ["tcp", 8080]}, {"concat": ["10.1.0.2", 80]}]])
-                ),
-                (
-                    "ports4".into(),
-                    json!([[{"concat": ["udp", "127.0.0.1", 5353]}, {"concat": ["10.1.0.2", 53]}]])
-                ),
-                (
-                    "ports6_any".into(),
-                    json!([[{"concat": ["sctp", 9]}, {"concat": ["fd00::2", 99]}]])
-                ),
-                (
-                    "ports6".into(),
-                    json!([[{"concat": ["tcp", "fd00::1", 443]}, {"concat": ["fd00::2", 8443]}]])
-                ),
-            ]
-        );
-    }
-
-    #[test]
-    fn remove_is_add_then_delete_by_key() {
-        let c = cmds(&remove_batch(
-            "t",
-            &[pb(Proto::Udp, "0.0.0.0", 53, "10.1.0.2", 53)],
-        ));
-        assert_eq!(c.len(), 2);
-        assert_eq!(
-            c[1]["delete"]["element"]["elem"],
-            json!([{"concat": ["udp", 53]}])
-        );
-    }
-
-    #[test]
-    fn replace_and_owned_removal_use_listing() {
-        let listed = json!({"nftables": [{"metainfo": {}}, {"map": {"name": "ports4_any",
-            "elem": [[{"concat": ["tcp", 80]}, {"concat": ["10.9.0.9", 80]}],
-                     [{"concat": ["tcp", 81]}, {"concat": ["10.1.0.2", 81]}]]}}]});
-        let now = listing_from(&[("ports4_any", listed)]);
-        assert_eq!(now.len(), 2);
-        let stale = pb(Proto::Tcp, "0.0.0.0", 80, "10.1.0.2", 80);
-        let same = pb(Proto::Tcp, "0.0.0.0", 81, "10.1.0.2", 81);
-        let fresh = pb(Proto::Tcp, "0.0.0.0", 82, "10.1.0.2", 82);
-        let c = cmds(&replace_batch(
-            "t",
-            &[stale.clone(), same.clone(), fresh],
-            &now,
-        ));
-        // stale: delete + add; same: nothing; fresh: add.
-        assert_eq!(c.len(), 3);
-        assert!(c[0].get("delete").is_some());
-        assert_eq!(
-            c[1]["add"]["element"]["elem"][0][0],
-            json!({"concat": ["tcp", 80]})
-        );
-        assert_eq!(
-            c[2]["add"]["element"]["elem"][0][0],
-            json!({"concat": ["tcp", 82]})
-        );
-        // Removal deletes only what still points at us.
-        let c = cmds(&remove_owned_batch("t", &[stale, same], &now));
-        assert_eq!(c.len(), 1);
-        assert_eq!(
-            c[0]["delete"]["element"]["elem"],
-            json!([{"concat": ["tcp", 81]}])
-        );
-    }
-
-    #[test]
-    fn validation() {
-        assert!(validate(&pb(Proto::Tcp, "0.0.0.0", 80, "10.0.0.2", 80)).is_ok());
-        assert!(validate(&pb(Proto::Tcp, "::", 80, "10.0.0.2", 80)).is_err());
-        assert!(validate(&pb(Proto::Tcp, "0.0.0.0", 0, "10.0.0.2", 80)).is_err());
-        assert!(validate(&pb(Proto::Tcp, "0.0.0.0", 80, "127.0.0.1", 80)).is_err());
-    }
-
-    #[test]
-    fn rule_shapes() {
-        let v = |r: Vec<NfListObject<'static>>| -> Vec<serde_json::Value> {
-            r.into_iter()
-                .map(|o| serde_json::to_value(o).unwrap()["rule"]["expr"].clone())
-                .collect()
-        };
-        let pre = v(prerouting_rules("t"));
-        assert_eq!(pre.len(), 9);
-        assert_eq!(
-            pre[0],
-            json!([
-                {"match": {"left": {"meta": {"key": "iifname"}}, "right": "lo", "op": "!="}},
-                {"match": {"left": {"payload": {"protocol": "ip", "field": "daddr"}},
-                           "right": {"prefix": {"addr": "127.0.0.0", "len": 8}}, "op": "=="}},
-                {"match": {"left": {"concat": [{"meta": {"key": "l4proto"}},
-                    {"payload": {"protocol": "ip", "field": "daddr"}},
-                    {"payload": {"protocol": "th", "field": "dport"}}]}, "right": "@ports4", "op": "=="}},
-                {"drop": null}
-            ])
-        );
-        assert_eq!(
-            pre[6],
-            json!([
-                {"match": {"left": {"meta": {"key": "nfproto"}}, "right": "ipv4", "op": "=="}},
-                {"match": {"left": {"fib": {"result": "type", "flags": ["daddr"]}}, "right": "local", "op": "=="}},
-                {"dnat": {"addr": {"map": {"key": {"concat": [{"meta": {"key": "l4proto"}},
-                    {"payload": {"protocol": "th", "field": "dport"}}]}, "data": "@ports4_any"}},
-                  "family": "ip"}}
-            ])
-        );
-        // Output: loopback excluded with the proxy on, v4 loopback NAT'ed with it off.
-        let on = v(output_rules("t", true));
-        let off = v(output_rules("t", false));
-        assert_eq!(on.len(), 4);
-        assert_eq!(off.len(), 4);
-        assert_eq!(on[0][0]["match"]["op"], "!=");
-        assert!(off[0][0].get("dnat").is_some());
-        assert_eq!(off[2][0]["match"]["right"], "::1", "never ::1");
-        assert_eq!(v(postrouting_rules("t")).len(), 3);
-    }
-
-    #[test]
-    fn conntrack_only_udp() {
-        assert!(conntrack_filter(&pb(Proto::Tcp, "0.0.0.0", 80, "10.0.0.2", 80)).is_none());
-        let f = conntrack_filter(&pb(Proto::Udp, "0.0.0.0", 53, "10.0.0.2", 53)).unwrap();
-        assert_eq!(
-            (f.proto, f.dst_port, f.dst_addr, f.ipv6),
-            (17, 53, None, false)
-        );
-        let f = conntrack_filter(&pb(Proto::Udp, "::1", 53, "fd00::2", 53)).unwrap();
-        assert_eq!(f.dst_addr, Some("::1".parse().unwrap()));
-    }
-
-    #[test]
-    fn maps_script_declares_four_maps() {
-        let sc = maps_script("netd_x");
-        assert!(sc.starts_with("add table inet netd_x\n"));
-        for m in MAPS {
-            assert!(sc.contains(&format!("add map inet netd_x {m} {{")), "{m}");
-        }
-    }
-}
+mod tests;

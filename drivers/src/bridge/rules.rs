@@ -16,7 +16,7 @@
 //! | `masq4/6`      | ip(6)_addr interval  | subnets to masquerade        |
 //! | `bridge_nets4/6` | ifname . ip(6)_addr interval | `br . subnet` (hairpin) |
 //!
-//! Published ports add four maps and the `prerouting` / `output` nat chains
+//! Published ports add five maps and the `prerouting` / `output` nat chains
 //! (see [`super::ports`]); they too only ever change by elements.
 //!
 //! Chains and rules (evaluated in order):
@@ -540,12 +540,12 @@ mod tests {
             .filter(|x| x["add"].get("rule").is_some())
             .collect();
         assert_eq!(rules.len(), fixed_rule_count());
-        // 14 bridge rules + 3 postrouting, 9 prerouting, 4 output for ports.
-        assert_eq!(fixed_rule_count(), 30);
+        // 14 bridge rules + 3 postrouting, 9 prerouting, 5 output for ports.
+        assert_eq!(fixed_rule_count(), 31);
         let chain_of = |i: usize| rules[i]["add"]["rule"]["chain"].as_str().unwrap();
         assert_eq!(chain_of(17), "prerouting");
         assert_eq!(chain_of(26), "output");
-        assert_eq!(chain_of(29), "output");
+        assert_eq!(chain_of(30), "output");
         // ct status dnat is accepted before the isolation rule.
         assert_eq!(
             rules[4]["add"]["rule"]["expr"][1],

@@ -55,8 +55,8 @@ async fn create_network_steps() {
     assert_eq!(
         calls,
         vec![
-            "nft_apply_text host 5 lines",
-            "nft_apply host 51 cmds",
+            "nft_apply_text host 6 lines",
+            "nft_apply host 52 cmds",
             "create_bridge host br-abcdef012345 mtu=None",
             "sysctl_set host net/ipv6/conf/br-abcdef012345/disable_ipv6=0",
             "add_addr host br-abcdef012345 10.7.0.1/24",
