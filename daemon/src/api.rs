@@ -39,7 +39,35 @@ type ApiResult<T> = Result<Json<T>, Error>;
 
 /// Parse a JSON body, with the type's name in the error.
 pub fn body<T: DeserializeOwned>(what: &str, b: &Bytes) -> Result<T, Error> {
-    serde_json::from_slice(b).map_err(|e| Error::bad(format!("invalid {what} request body: {e}")))
+    let bad = |e: &dyn std::fmt::Display| Error::bad(format!("invalid {what} request body: {e}"));
+    let v: serde_json::Value = serde_json::from_slice(b).map_err(|e| bad(&e))?;
+    // serde would read a struct from an array, field by field: bodies are objects.
+    if !v.is_object() {
+        return Err(bad(&"expected a JSON object"));
+    }
+    serde_json::from_value(v).map_err(|e| bad(&e))
+}
+
+/// Every error answer is JSON with a `message`, also the ones axum makes itself
+/// (405, undecodable paths, bad query strings).
+pub async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_string();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    (status, Json(rest::ErrorBody { message, cni_code: None })).into_response()
 }
 
 pub fn router(ctl: Ctl) -> Router {
@@ -64,6 +92,7 @@ pub fn router(ctl: Ctl) -> Router {
         .route("/ipam", get(ipam_state))
         .fallback(|| async { Error::not_found("no such API route") })
         .with_state(ctl)
+        .layer(axum::middleware::map_response(json_errors))
 }
 
 async fn version() -> Json<rest::VersionInfo> {
@@ -241,6 +270,7 @@ pub fn container_router(c: Cts) -> Router {
         .route("/containers/{id}/logs", get(container_logs))
         .route("/containers/{id}/wait", post(wait_container))
         .with_state(c)
+        .layer(axum::middleware::map_response(json_errors))
 }
 
 #[derive(serde::Deserialize)]

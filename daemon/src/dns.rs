@@ -48,7 +48,7 @@ pub fn wants_dns(st: &State, sb: &SandboxRec) -> bool {
             st.endpoints
                 .get(e)
                 .and_then(|e| st.networks.get(&e.network_id))
-                .is_some_and(|n| n.driver == "bridge" && n.name != "bridge")
+                .is_some_and(|n| n.has_embedded_dns())
         })
 }
 
@@ -155,7 +155,13 @@ async fn arm(resolver: Resolver, sys: Arc<dyn Sys>, sb: SandboxRec) -> Result<Sa
     // Adopted namespaces (CNI) may have loopback down.
     let _ = sys.set_up(&ns, "lo", true).await;
     let (udp, tcp) = drivers::sys::netns::run_in_netns(Path::new(&sb.netns_path), || {
-        let udp = std::net::UdpSocket::bind((DNS_ADDR, 0))?;
+        // A deep receive queue rides out short daemon stalls instead of dropping
+        // queries (the kernel caps it at net.core.rmem_max).
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
+        let _ = s.set_recv_buffer_size(4 << 20);
+        let addr: std::net::SocketAddr = (DNS_ADDR.parse::<std::net::Ipv4Addr>().expect("static"), 0).into();
+        s.bind(&addr.into())?;
+        let udp: std::net::UdpSocket = s.into();
         let tcp = std::net::TcpListener::bind((DNS_ADDR, 0))?;
         Ok::<_, std::io::Error>((udp, tcp))
     })
@@ -185,7 +191,7 @@ pub fn build_table(st: &State) -> Table {
         let Some(net) = st.networks.get(&ep.network_id) else {
             continue;
         };
-        if net.driver != "bridge" || net.name == "bridge" {
+        if !net.has_embedded_dns() {
             continue;
         }
         let Some(sb) = ep.sandbox_id.as_ref().and_then(|s| st.sandboxes.get(s)) else {

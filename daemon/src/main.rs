@@ -204,6 +204,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let app = app
         .merge(metrics.router())
         .merge(daemon::explain::router(ctl.clone(), containers.clone()));
+    let app = app.layer(axum::middleware::map_response(daemon::api::json_errors));
     let app = metrics.instrument("api", app);
     if let Some(addr) = args.metrics_addr {
         metrics

@@ -36,6 +36,17 @@ pub struct NetworkRec {
 }
 
 impl NetworkRec {
+    /// One of the networks netd pre-defines (`bridge`, `host`, `none`): never removed.
+    pub fn is_predefined(&self) -> bool {
+        self.owner == "netd" && self.labels.contains_key(crate::controller::PREDEFINED_LABEL)
+    }
+
+    /// A user-defined bridge network: its containers get the embedded DNS (Docker gives
+    /// none on the default bridge).
+    pub fn has_embedded_dns(&self) -> bool {
+        self.driver == "bridge" && !(self.is_predefined() && self.name == "bridge")
+    }
+
     pub fn spec(&self) -> NetworkSpec {
         let sub = |v6: bool| {
             self.subnets

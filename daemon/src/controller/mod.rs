@@ -58,6 +58,9 @@ pub struct State {
 
 pub struct Controller {
     pub(crate) state: Mutex<State>,
+    /// A copy of the state as of the last finished operation. Readers (list, inspect)
+    /// use it, so they never wait behind a queue of writers.
+    pub(crate) published: arc_swap::ArcSwap<State>,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) drivers: BTreeMap<&'static str, Arc<dyn Driver>>,
     pub(crate) kernel: crate::kernel::Kernel,
@@ -166,6 +169,7 @@ impl Controller {
             None
         };
         Ok(Controller {
+            published: arc_swap::ArcSwap::from_pointee(state.clone()),
             state: Mutex::new(state),
             store,
             drivers,
@@ -217,7 +221,12 @@ impl Controller {
 
     /// A read-only copy of the state (for listing and inspecting).
     pub async fn snapshot(&self) -> State {
-        self.state.lock().await.clone()
+        (**self.published.load()).clone()
+    }
+
+    /// The state as of the last finished operation, without waiting for any lock.
+    pub fn view(&self) -> Arc<State> {
+        self.published.load_full()
     }
 
     /// Create the pre-defined networks (`bridge`, `host`, `none`) when missing, and
@@ -254,6 +263,7 @@ impl Controller {
                     name: name.to_string(),
                     driver: Some(driver.to_string()),
                     options,
+                    labels: [(PREDEFINED_LABEL.to_string(), "true".to_string())].into(),
                     ..Default::default()
                 })
                 .await?;
@@ -291,6 +301,7 @@ impl Controller {
                 if let Some(d) = &self.dns {
                     d.sync(&guard).await;
                 }
+                self.published.store(Arc::new(guard.clone()));
                 Ok(v)
             }
             Err(e) => {
@@ -306,6 +317,7 @@ impl Controller {
                 if let Some(d) = &self.dns {
                     d.sync(&guard).await;
                 }
+                self.published.store(Arc::new(guard.clone()));
                 Err(e)
             }
         }
@@ -315,6 +327,9 @@ impl Controller {
 pub(crate) fn is_predefined(name: &str) -> bool {
     matches!(name, "bridge" | "host" | "none")
 }
+
+/// Label netd puts on the networks it pre-defines at start-up.
+pub const PREDEFINED_LABEL: &str = "com.netd.predefined";
 
 /// The whole state as the store has it.
 pub(crate) fn load_state(store: &dyn Store, cfg: &Config) -> Result<State> {

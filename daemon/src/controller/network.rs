@@ -181,7 +181,7 @@ impl Controller {
     }
 
     pub async fn list_networks(&self) -> Vec<rest::Network> {
-        let st = self.state.lock().await;
+        let st = self.view();
         st.networks
             .values()
             .map(|n| n.to_rest(endpoint_ids(&st, &n.id)))
@@ -189,7 +189,7 @@ impl Controller {
     }
 
     pub async fn inspect_network(&self, key: &str) -> Result<rest::Network> {
-        let st = self.state.lock().await;
+        let st = self.view();
         let n = st.network(key)?;
         Ok(n.to_rest(endpoint_ids(&st, &n.id)))
     }
@@ -200,7 +200,7 @@ impl Controller {
             .with_state(|st, ctl| {
                 Box::pin(async move {
                     let n = st.network(&key)?.clone();
-                    if is_predefined(&n.name) && n.owner == "netd" {
+                    if n.is_predefined() {
                         return Err(Error::conflict(format!(
                             "{} is a pre-defined network and cannot be removed",
                             n.name

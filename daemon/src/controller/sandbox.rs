@@ -123,6 +123,12 @@ impl Controller {
                     }
                     let (netns_path, owns) = match (&req.netns_path, on_host) {
                         (Some(p), _) => {
+                            if let Some(o) = st.sandboxes.values().find(|s| &s.netns_path == p) {
+                                return Err(Error::conflict(format!(
+                                    "network namespace {p} already belongs to sandbox {}",
+                                    o.name
+                                )));
+                            }
                             if !std::path::Path::new(p).exists() {
                                 return Err(Error::bad(format!(
                                     "network namespace {p} does not exist"
@@ -164,7 +170,7 @@ impl Controller {
                     if let Some(d) = &ctl.dns {
                         let wants = conns.iter().any(|(n, _)| {
                             st.network(n)
-                                .is_ok_and(|n| n.driver == "bridge" && n.name != "bridge")
+                                .is_ok_and(|n| n.has_embedded_dns())
                         });
                         if wants && owner != "docker" {
                             d.prearm(&sb);
@@ -187,7 +193,7 @@ impl Controller {
     }
 
     pub async fn list_sandboxes(&self) -> Vec<rest::Sandbox> {
-        let st = self.state.lock().await;
+        let st = self.view();
         st.sandboxes
             .values()
             .map(|s| sandbox_rest(&st, s))
@@ -196,7 +202,7 @@ impl Controller {
 
     pub async fn inspect_sandbox(&self, key: &str, kernel_view: bool) -> Result<rest::Sandbox> {
         let (mut out, path) = {
-            let st = self.state.lock().await;
+            let st = self.view();
             let s = st.sandbox(key)?;
             (sandbox_rest(&st, s), s.netns_path.clone())
         };

@@ -291,7 +291,7 @@ pub fn explain_network(
     let n = st.network(key)?;
     let mut reasons = Vec::new();
     let mut fixes = Vec::new();
-    if crate::controller::is_predefined(&n.name) && n.owner == "netd" {
+    if n.is_predefined() {
         reasons.push(format!(
             "{} is a pre-defined network; netd never removes it",
             n.name
