@@ -70,7 +70,10 @@ mod tests {
         NetworkSpec {
             id: "0".repeat(64),
             name: "n".into(),
-            options: opt.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            options: opt
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             ipv4: vec![],
             ipv6: vec![],
             internal: false,

@@ -64,7 +64,11 @@ impl Controller {
         .await
     }
 
-    pub(crate) async fn reconcile_locked(&self, st: &mut State, rep: &mut ReconcileReport) -> Result<()> {
+    pub(crate) async fn reconcile_locked(
+        &self,
+        st: &mut State,
+        rep: &mut ReconcileReport,
+    ) -> Result<()> {
         let sys = self.kernel.sys.clone();
         let bridge_nets: Vec<NetworkRec> = st
             .networks
@@ -77,7 +81,11 @@ impl Controller {
         // 1. Firewall and bridges.
         if let Some(b) = &self.bridge {
             let in_fw = b.firewall_bridges().await.unwrap_or_default();
-            let orphans: Vec<String> = in_fw.iter().filter(|x| !ours.contains(*x)).cloned().collect();
+            let orphans: Vec<String> = in_fw
+                .iter()
+                .filter(|x| !ours.contains(*x))
+                .cloned()
+                .collect();
             for o in &orphans {
                 if o == "docker0" {
                     continue;
@@ -121,12 +129,15 @@ impl Controller {
             }
             if !exists {
                 if let Err(e) = self.kernel.create_netns(&sb.netns_path).await {
-                    rep.errors.push(format!("re-create namespace of {}: {e}", sb.name));
+                    rep.errors
+                        .push(format!("re-create namespace of {}: {e}", sb.name));
                     continue;
                 }
             }
             for ep_id in sb.endpoints.clone() {
-                let Some(ep) = st.endpoints.get(&ep_id).cloned() else { continue };
+                let Some(ep) = st.endpoints.get(&ep_id).cloned() else {
+                    continue;
+                };
                 if ep.external_join {
                     continue;
                 }
@@ -135,7 +146,10 @@ impl Controller {
                     continue;
                 }
                 let present = match &ep.ifname {
-                    Some(i) => matches!(sys.get_link(&Ns::path(&sb.netns_path), i).await, Ok(Some(_))),
+                    Some(i) => matches!(
+                        sys.get_link(&Ns::path(&sb.netns_path), i).await,
+                        Ok(Some(_))
+                    ),
                     None => false,
                 };
                 let host_ok = match &ep.host_ifname {
@@ -158,7 +172,10 @@ impl Controller {
         for ep in st.endpoints.values().filter(|e| !e.ports.is_empty()) {
             let net = &st.networks[&ep.network_id];
             let d = self.driver(&net.driver)?;
-            if let Err(e) = d.program_external_connectivity(&net.spec(), &ep.spec(), &ep.ports).await {
+            if let Err(e) = d
+                .program_external_connectivity(&net.spec(), &ep.spec(), &ep.ports)
+                .await
+            {
                 rep.errors.push(format!("ports of {}: {e}", ep.id));
             }
             if let Err(e) = self.rearm_port_proxies(ep) {
@@ -173,7 +190,11 @@ impl Controller {
                 .filter(|l| ours.contains(&l.name))
                 .map(|l| (l.index, l.name.clone()))
                 .collect();
-            let known: BTreeSet<String> = st.endpoints.values().filter_map(|e| e.host_ifname.clone()).collect();
+            let known: BTreeSet<String> = st
+                .endpoints
+                .values()
+                .filter_map(|e| e.host_ifname.clone())
+                .collect();
             for l in &links {
                 if l.master.is_some_and(|m| idx.contains_key(&m)) && !known.contains(&l.name) {
                     match sys.delete_link(&Ns::Host, &l.name).await {
@@ -185,7 +206,11 @@ impl Controller {
         }
         let netns_dir = self.cfg.exec_root.join("netns");
         if let Ok(rd) = std::fs::read_dir(&netns_dir) {
-            let known: BTreeSet<String> = st.sandboxes.values().map(|s| s.netns_path.clone()).collect();
+            let known: BTreeSet<String> = st
+                .sandboxes
+                .values()
+                .map(|s| s.netns_path.clone())
+                .collect();
             for e in rd.flatten() {
                 let p = e.path().to_string_lossy().into_owned();
                 if !known.contains(&p) {
@@ -198,7 +223,13 @@ impl Controller {
         }
 
         // 4. IPAM of netd-managed networks equals what their endpoints hold.
-        for n in st.networks.values().filter(|n| !n.external_ipam).cloned().collect::<Vec<_>>() {
+        for n in st
+            .networks
+            .values()
+            .filter(|n| !n.external_ipam)
+            .cloned()
+            .collect::<Vec<_>>()
+        {
             for s in &n.subnets {
                 let held: BTreeSet<IpAddr> = st
                     .endpoints
@@ -217,7 +248,8 @@ impl Controller {
                     }
                 }
                 for a in &held {
-                    if !allocated.contains(a) && st.ipam.request_address(&s.pool, Some(*a)).is_ok() {
+                    if !allocated.contains(a) && st.ipam.request_address(&s.pool, Some(*a)).is_ok()
+                    {
                         rep.addresses_reclaimed.push(a.to_string());
                     }
                 }
@@ -241,8 +273,15 @@ impl Controller {
     }
 
     /// Build an endpoint's kernel side again from its record (same id, addresses, name).
-    async fn rebuild_endpoint(&self, st: &mut State, net: &NetworkRec, mut ep: EndpointRec) -> Result<()> {
-        let Some(sid) = ep.sandbox_id.clone() else { return Ok(()) };
+    async fn rebuild_endpoint(
+        &self,
+        st: &mut State,
+        net: &NetworkRec,
+        mut ep: EndpointRec,
+    ) -> Result<()> {
+        let Some(sid) = ep.sandbox_id.clone() else {
+            return Ok(());
+        };
         let sb = st.sandboxes[&sid].clone();
         let driver = self.driver(&net.driver)?;
         // Remove whatever half of it exists.
@@ -258,12 +297,16 @@ impl Controller {
                     .iter()
                     .filter_map(|e| st.endpoints.get(e).and_then(|e| e.ifname.clone()))
                     .collect();
-                (0..).map(|i| format!("eth{i}")).find(|n| !used.contains(n)).expect("unbounded")
+                (0..)
+                    .map(|i| format!("eth{i}"))
+                    .find(|n| !used.contains(n))
+                    .expect("unbounded")
             }
         };
         let ports = std::mem::take(&mut ep.ports);
         self.stop_port_proxies(&ep);
-        self.build_endpoint(&*driver, net, &mut ep, &sb, &ifname, vec![]).await?;
+        self.build_endpoint(&*driver, net, &mut ep, &sb, &ifname, vec![])
+            .await?;
         ep.ports = ports;
         let mut t = Txn::new();
         t.endpoint(&ep);
@@ -274,7 +317,11 @@ impl Controller {
 }
 
 async fn table_missing(sys: &std::sync::Arc<dyn drivers::sys::Sys>, table: &str) -> bool {
-    matches!(sys.nft_list(&Ns::Host, &["list", "table", "inet", table]).await, Ok(None))
+    matches!(
+        sys.nft_list(&Ns::Host, &["list", "table", "inet", table])
+            .await,
+        Ok(None)
+    )
 }
 
 impl Controller {
@@ -282,7 +329,9 @@ impl Controller {
     /// deleted it), rebuild it with every network's elements and every published port.
     /// Cheap when the table is there. Returns whether it rebuilt.
     pub async fn reconcile_firewall(&self) -> Result<bool> {
-        let Some(b) = self.bridge.clone() else { return Ok(false) };
+        let Some(b) = self.bridge.clone() else {
+            return Ok(false);
+        };
         if !table_missing(&self.kernel.sys, b.table()).await {
             return Ok(false);
         }
@@ -301,7 +350,10 @@ impl Controller {
         for ep in st.endpoints.values().filter(|e| !e.ports.is_empty()) {
             let net = &st.networks[&ep.network_id];
             let d = self.driver(&net.driver)?;
-            if let Err(e) = d.program_external_connectivity(&net.spec(), &ep.spec(), &ep.ports).await {
+            if let Err(e) = d
+                .program_external_connectivity(&net.spec(), &ep.spec(), &ep.ports)
+                .await
+            {
                 tracing::error!(endpoint = %ep.id, error = %e, "restoring published ports");
             }
         }
