@@ -697,6 +697,10 @@ fn gc_releases_attachments_not_valid() -> Result<()> {
     Ok(())
 }
 
+/// netd-cni handling `portMappings` itself, as a runtime drives it: the runtime holds
+/// the host ports (listening sockets, like Podman's conmon), so netd binds nothing and
+/// serves them by NAT, 127.0.0.1 included (the daemon's userland proxy is on); another
+/// container asking for the same host port is refused from netd's own table.
 #[test]
 fn ports_published_through_netd() -> Result<()> {
     if !require_root("ports_published_through_netd") {
@@ -706,7 +710,10 @@ fn ports_published_through_netd() -> Result<()> {
     let pool = d.pool.clone();
     let pd = PluginDir::new(&bin("netd-cni"))?;
     let ns = TestNs::new("cniport")?;
-    let port = free_port();
+    let (port, port_any) = (free_port(), free_port());
+    // The runtime's reservations.
+    let held = std::net::TcpListener::bind(("127.0.0.1", port))?;
+    let _held_any = std::net::TcpListener::bind(("0.0.0.0", port_any))?;
     let list = netd_list(
         &mut d,
         "1.0.0",
@@ -717,24 +724,40 @@ fn ports_published_through_netd() -> Result<()> {
     // containerd's PascalCase spelling.
     caps.insert(
         "portMappings".into(),
-        json!([{"HostPort": port, "ContainerPort": 8081, "Protocol": "tcp", "HostIP": "127.0.0.1"}]),
+        json!([{"HostPort": port, "ContainerPort": 8081, "Protocol": "tcp", "HostIP": "127.0.0.1"},
+               {"HostPort": port_any, "ContainerPort": 8081, "Protocol": "tcp"}]),
     );
     let cid = format!("port{}", uniq());
     let mut e = env(&d, &pd, &cid, &ns, "eth0");
     e.args = Some("IgnoreUnknown=1;K8S_POD_NAME=web;K8S_POD_NAMESPACE=default".into());
     let r = add_list(&list, &e, &caps)?;
     let addr = verify_add_result(&r, "1.0.0", &ns, "eth0")?;
-    assert!(
-        tcp_via(
-            &ns.path(),
-            "0.0.0.0:8081".parse()?,
-            format!("127.0.0.1:{port}").parse()?
-        ),
-        "netd-published 127.0.0.1:{port} -> {addr}:8081"
+    for p in [port, port_any] {
+        assert!(
+            tcp_via(
+                &ns.path(),
+                "0.0.0.0:8081".parse()?,
+                format!("127.0.0.1:{p}").parse()?
+            ),
+            "netd-published 127.0.0.1:{p} -> {addr}:8081 (NAT, the runtime holds the port)"
+        );
+    }
+    // Same host port for another container: refused, though netd binds nothing.
+    let ns2 = TestNs::new("cniport2")?;
+    let e2 = env(&d, &pd, &format!("port2{}", uniq()), &ns2, "eth0");
+    let dup = add_list(&list, &e2, &caps);
+    let _ = del_list(&list, &e2, &caps, None);
+    let msg = format!(
+        "{:#}",
+        dup.err().context("second ADD with the same host port")?
     );
+    assert!(msg.contains("already published"), "{msg}");
     del_list(&list, &e, &caps, Some(&r))?;
-    // The host port is free again.
-    std::net::TcpListener::bind(("127.0.0.1", port)).context("host port still held after DEL")?;
+    // The NAT is gone: 127.0.0.1:port reaches the runtime's own socket again.
+    held.set_nonblocking(true)?;
+    let _c = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    std::thread::sleep(Duration::from_millis(100));
+    held.accept().context("the runtime's socket after DEL")?;
     Ok(())
 }
 

@@ -416,16 +416,36 @@ fn podman_runs_on_netd() -> Result<()> {
     Ok(())
 }
 
+/// Rules in netd's table (must not grow with published ports).
+fn rule_count(d: &Daemon) -> usize {
+    sh(&format!("nft -a list table inet {}", d.nft_table))
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.contains("# handle"))
+        .filter(|l| {
+            !["table ", "chain ", "map ", "set "]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .count()
+}
+
+/// Names of the processes listening on TCP port `port` (from `ss -p`).
+fn tcp_listeners(port: u16) -> String {
+    sh(&format!("ss -Hltnp 'sport = :{port}'")).unwrap_or_default()
+}
+
 /// `-p` published by netd itself (netd-cni with the portMappings capability). Podman's
-/// conmon keeps a listening socket on every published host port, so netd cannot use its
-/// userland proxy there (the bind conflicts) and must DNAT, also for 127.0.0.1.
-#[test]
-fn podman_publish_through_netd() -> Result<()> {
-    if !can_run("podman_publish_through_netd") {
+/// conmon keeps a listening socket on every published host port (CNI's contract: the
+/// runtime reserves the port, the plugin only NATs), so netd binds nothing and runs no
+/// userland proxy for CNI endpoints: it DNATs, 127.0.0.1 included, in both proxy modes.
+fn publish_through_netd(test: &str, daemon_args: &[&str]) -> Result<()> {
+    if !can_run(test) {
         return Ok(());
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut d = Daemon::start_with(&["--userland-proxy=false"])?;
+    let mut d = Daemon::start_with(daemon_args)?;
     let pd = support::PluginDir::new(&bin("netd-cni"))?;
     let u = uniq();
     let net = format!("netdpub{u}");
@@ -440,34 +460,85 @@ fn podman_publish_through_netd() -> Result<()> {
     let pm = Podman::new(&net, &conflist, pd.dir.path())?;
     let image = "localhost/netd-busybox:e2e";
     pm.import_busybox(image).context("podman import")?;
-    let port = free_port();
+    let httpd = |name: &str, publish: &[String]| -> Result<String> {
+        let mut args: Vec<&str> = vec!["run", "-d", "--name", name, "--network", &net];
+        for p in publish {
+            args.extend(["-p", p.as_str()]);
+        }
+        args.extend([image, "httpd", "-f", "-p", "80", "-h", "/www"]);
+        pm.ok(&args)
+    };
+    let (p_lo, p_any) = (free_port(), free_port());
     let c = format!("pub{u}");
-    pm.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &c,
-        "--network",
-        &net,
-        "-p",
-        &format!("127.0.0.1:{port}:80"),
-        image,
-        "httpd",
-        "-f",
-        "-p",
-        "80",
-        "-h",
-        "/www",
-    ])
-    .context("podman run -p")?;
-    let got = http_get_retry(port);
+    httpd(&c, &[format!("127.0.0.1:{p_lo}:80"), format!("{p_any}:80")]).context("podman run -p")?;
+    let got_lo = http_get_retry(p_lo);
+    let got_any = http_get_retry(p_any);
+    let listeners = tcp_listeners(p_lo);
+    let rules1 = rule_count(&d);
     let nft = sh(&format!("nft list chain inet {} output", d.nft_table)).unwrap_or_default();
     let localnet = sh(&format!("sysctl -n net.ipv4.conf.{br}.route_localnet")).unwrap_or_default();
-    let _ = pm.ok(&["rm", "-f", "-t", "0", &c]);
-    ensure!(
-        got.contains("hello from netd"),
-        "127.0.0.1:{port} -> {c}:80 through netd failed: {got}\nroute_localnet on {br}: {localnet}netd output chain:\n{nft}"
+    let ports_json = d.json(&["sandbox", "ls"])?.to_string();
+    // A second container with two more ports: rules stay, map elements grow.
+    let c2 = format!("pub2{u}");
+    let (q1, q2) = (free_port(), free_port());
+    let second = httpd(&c2, &[format!("{q1}:80"), format!("127.0.0.1:{q2}:80")]);
+    let got_q2 = http_get_retry(q2);
+    let rules2 = rule_count(&d);
+    let _ = pm.ok(&["rm", "-f", "-t", "0", &c, &c2]);
+    let after_rm = http_get(p_lo).map(|_| ()).map_err(|e| e.to_string());
+    let lo_map = sh(&format!("nft list map inet {} ports4_lo", d.nft_table)).unwrap_or_default();
+    let diag = format!(
+        "\nroute_localnet on {br}: {localnet}netd output chain:\n{nft}\nlisteners on {p_lo}: {listeners}"
     );
-    println!("-p 127.0.0.1:{port}:80 published by netd ok");
+    ensure!(
+        got_lo.contains("hello from netd"),
+        "127.0.0.1:{p_lo} -> {c}:80 through netd failed: {got_lo}{diag}"
+    );
+    ensure!(
+        got_any.contains("hello from netd"),
+        "127.0.0.1:{p_any} (-p {p_any}:80) -> {c}:80 failed: {got_any}{diag}"
+    );
+    ensure!(
+        listeners.contains("conmon") && !listeners.contains("\"netd\""),
+        "podman's conmon, not netd, holds the host port: {listeners}"
+    );
+    ensure!(
+        ports_json.contains(&format!("\"host_port\":{p_lo}")),
+        "netd records the binding: {ports_json}"
+    );
+    second.context("second podman run -p")?;
+    ensure!(
+        got_q2.contains("hello from netd"),
+        "127.0.0.1:{q2} -> {c2}:80 failed: {got_q2}{diag}"
+    );
+    ensure!(
+        rules1 > 0 && rules1 == rules2,
+        "rule count changed with more ports: {rules1} -> {rules2}"
+    );
+    ensure!(
+        after_rm.is_err(),
+        "127.0.0.1:{p_lo} still answers after podman rm"
+    );
+    ensure!(
+        !lo_map.contains(&format!(" {p_lo} ")) && !lo_map.contains(&format!(" {q2} ")),
+        "loopback elements left after podman rm: {lo_map}"
+    );
+    println!(
+        "{test}: -p 127.0.0.1:{p_lo}:80 and -p {p_any}:80 published by netd (NAT, conmon holds the \
+         ports), second container on {q1},{q2}; {rules1} rules before and after"
+    );
     Ok(())
+}
+
+#[test]
+fn podman_publish_through_netd() -> Result<()> {
+    publish_through_netd("podman_publish_through_netd", &[])
+}
+
+#[test]
+fn podman_publish_through_netd_without_proxy() -> Result<()> {
+    publish_through_netd(
+        "podman_publish_through_netd_without_proxy",
+        &["--userland-proxy=false"],
+    )
 }
