@@ -101,3 +101,19 @@ pub fn spawn_firewall_watch(ctl: Arc<crate::controller::Controller>) -> tokio::t
         }
     })
 }
+
+/// Give freed heap memory back to the kernel every `period` (glibc keeps it in its
+/// arenas after a load burst otherwise, so RSS would stay at the peak).
+pub fn spawn_memory_trim(period: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            // SAFETY: malloc_trim only releases free memory; it is thread-safe.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        }
+    })
+}

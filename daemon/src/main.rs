@@ -170,6 +170,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let metrics = daemon::metrics::Metrics::new(ctl.clone());
     ctl.start().await?;
     let _fw_watch = daemon::background::spawn_firewall_watch(ctl.clone());
+    let _trim = daemon::background::spawn_memory_trim(std::time::Duration::from_secs(5));
     let _docker_sync = daemon::background::spawn_docker_sync(
         wired.bridge.clone(),
         std::time::Duration::from_secs(2),
