@@ -11,7 +11,10 @@
 //! batch.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 
 use rtnetlink::packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
@@ -33,6 +36,47 @@ pub struct SyncNetlink {
     buf: Vec<u8>,
     /// name -> (index, MAC) for links looked up during this batch.
     links: HashMap<String, (u32, Option<String>)>,
+    /// A private procfs for sysctls: not tried yet / unavailable / open.
+    proc: Option<Option<OwnedFd>>,
+}
+
+/// A new, unattached procfs instance (`fsopen("proc")` + `fsmount`), as a
+/// directory fd. Why: every lookup below `/proc/sys/net` walks a dentry hash
+/// chain holding one `net` entry per network namespace that was ever looked
+/// up through that procfs (0.4 us each, under a global lock): with 500
+/// sandboxes a sysctl write costs ~0.2 ms more than with 10. A fresh instance
+/// has its own dentries, so the walk is short whatever the number of
+/// namespaces; it is released when the fd closes. The namespace is still the
+/// calling thread's (procfs resolves /proc/sys/net against the caller).
+fn private_proc() -> std::io::Result<OwnedFd> {
+    const FSOPEN_CLOEXEC: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+    // SAFETY: raw syscalls with valid arguments; every fd returned is owned.
+    unsafe {
+        let fs = libc::syscall(libc::SYS_fsopen, c"proc".as_ptr(), FSOPEN_CLOEXEC);
+        if fs < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let fs = OwnedFd::from_raw_fd(fs as i32);
+        let nul: *const libc::c_char = std::ptr::null();
+        if libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            nul,
+            nul,
+            0,
+        ) < 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        let m = libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0);
+        if m < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(OwnedFd::from_raw_fd(m as i32))
+    }
 }
 
 fn errno_err(op: &str, errno: i32) -> SysError {
@@ -62,6 +106,7 @@ impl SyncNetlink {
             seq: 0,
             buf: vec![0u8; 64 * 1024],
             links: HashMap::new(),
+            proc: None,
         })
     }
 
@@ -275,18 +320,46 @@ impl SyncNetlink {
         }
     }
 
+    /// Write a sysctl of the calling thread's namespace. Through a private procfs
+    /// instance when the kernel allows it (see [`private_proc`]), else /proc/sys.
+    fn write_sysctl(&mut self, key: &str, value: &str) -> SysResult<()> {
+        let err = |e: std::io::Error| SysError::Sysctl {
+            key: key.to_string(),
+            msg: e.to_string(),
+        };
+        let path = sysctl_path(key)?;
+        if self.proc.is_none() {
+            self.proc = Some(private_proc().ok());
+        }
+        if let Some(Some(dir)) = &self.proc {
+            let rel = path.strip_prefix("/proc").unwrap_or(&path);
+            let rel = std::ffi::CString::new(rel.as_os_str().as_bytes())
+                .map_err(|e| err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
+            // SAFETY: plain syscalls on fds we own; `rel` outlives the call.
+            let fd = unsafe {
+                libc::openat(
+                    dir.as_raw_fd(),
+                    rel.as_ptr(),
+                    libc::O_WRONLY | libc::O_CLOEXEC,
+                )
+            };
+            if fd < 0 {
+                return Err(err(std::io::Error::last_os_error()));
+            }
+            // SAFETY: `fd` was just opened and is owned here.
+            let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+            return f.write_all(value.as_bytes()).map_err(err);
+        }
+        std::fs::write(&path, value).map_err(err)
+    }
+
     /// Run `ops` in order. Must be called on a thread that is in the target
     /// namespace (sysctl files under /proc/sys/net resolve against it).
     pub fn run(&mut self, ops: &[NsOp]) -> SysResult<()> {
         for op in ops {
             match op {
                 NsOp::Sysctl { key, value } => {
-                    let r = sysctl_path(key).and_then(|p| {
-                        std::fs::write(&p, value).map_err(|e| SysError::Sysctl {
-                            key: key.clone(),
-                            msg: e.to_string(),
-                        })
-                    });
+                    let r = self.write_sysctl(key, value);
                     if let Err(e) = r {
                         tracing::debug!(error = %e, key, "sysctl in namespace (ignored)");
                     }
@@ -304,5 +377,50 @@ impl SyncNetlink {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// In a throwaway namespace (root only): a batch brings `lo` up and writes a
+    /// sysctl (through the private procfs when available); the ordinary /proc/sys
+    /// shows the value, loopback traffic flows, and a missing link is `None`.
+    #[test]
+    fn batch_in_a_fresh_namespace() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIP batch_in_a_fresh_namespace: needs root");
+            return;
+        }
+        let r = std::thread::spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let mut nl = SyncNetlink::open().unwrap();
+            nl.run(&[
+                NsOp::Sysctl {
+                    key: "net/ipv6/conf/lo/disable_ipv6".into(),
+                    value: "1".into(),
+                },
+                NsOp::SetUp {
+                    name: "lo".into(),
+                    up: true,
+                },
+            ])
+            .unwrap();
+            let v = std::fs::read_to_string("/proc/sys/net/ipv6/conf/lo/disable_ipv6");
+            // lo is up: a datagram to ourselves on 127.0.0.1 goes through.
+            let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let lo_up = u.send_to(b"x", u.local_addr().unwrap()).is_ok();
+            let missing = SyncNetlink::open().unwrap().link("nosuch0").unwrap();
+            (v, lo_up, missing, private_proc().is_ok())
+        })
+        .join()
+        .unwrap();
+        if let Ok(v) = r.0 {
+            assert_eq!(v.trim(), "1");
+        }
+        assert!(r.1, "lo is not up");
+        assert!(r.2.is_none());
+        eprintln!("private procfs available: {}", r.3);
     }
 }
