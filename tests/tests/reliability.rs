@@ -134,7 +134,7 @@ fn sigkill_at_random_points_keeps_everything_consistent() {
     d.ok(&["network", "create", "crash"]).unwrap();
     let br = bridge_of(&d, "crash");
     let mut kills = 0;
-    let base_port = 30000 + (netd_tests::rand_u16() % 20000);
+    let base_port = 10000 + (netd_tests::rand_u16() % 22000);
     for i in 0..100u32 {
         let names: Vec<String> = sandboxes(&d)
             .iter()
@@ -298,7 +298,7 @@ fn published_port_traffic_resumes_after_ruleset_flush() {
     // NAT only: with the userland proxy off, the DNAT map is the only way in.
     let d = Daemon::start_in_netns(&host.path(), &["--userland-proxy=false"]).unwrap();
     d.ok(&["network", "create", "pa"]).unwrap();
-    let port = 20000 + (netd_tests::rand_u16() % 20000);
+    let port = 10000 + (netd_tests::rand_u16() % 22000);
     let a = d
         .json(&["sandbox", "create", "--name", "srv", "--network", "pa", "-p", &format!("{port}:80")])
         .unwrap();

@@ -72,7 +72,7 @@ fn stub_addr() -> String {
 /// A free TCP port on 127.0.0.1 for the published port.
 fn free_port() -> u16 {
     for _ in 0..50 {
-        let p = 30_000 + netd_tests::rand_u16() % 20_000;
+        let p = 10_000 + netd_tests::rand_u16() % 22_000;
         if TcpListener::bind(("127.0.0.1", p)).is_ok() {
             return p;
         }
