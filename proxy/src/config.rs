@@ -63,7 +63,9 @@ pub struct ProxyConfig {
     pub transparent: bool,
     /// Requested pipe capacity for splice(2), per direction per connection (F_SETPIPE_SZ;
     /// the kernel rounds up to a power-of-two number of pages; failure is ignored and the
-    /// default 64 KiB pipe is used). `None` keeps the default.
+    /// default 64 KiB pipe is used). `None` keeps the default; `Some(0)` turns splice
+    /// off (copy through user space). Splice starts only once a connection moves bulk
+    /// data: short exchanges are copied and never create a pipe.
     pub pipe_size: Option<usize>,
     /// Give up dialling the target after this long and close the client.
     pub connect_timeout: Duration,

@@ -37,6 +37,7 @@
 //! - `tcp`: accept loop and target dial; `relay`: splice(2) relay with copy fallback
 //!   and half-close.
 //! - `udp`: flow table (client → connected upstream socket), idle sweep, bound;
+//!   `mmsg`: recvmmsg/sendmmsg batches;
 //!   `pktinfo`: replies from the address the client wrote to.
 //! - `sock`: binding, adopting, IP_TRANSPARENT dial; `stats`, `config`, `error`.
 //!
@@ -52,6 +53,7 @@ pub mod cli;
 mod config;
 mod error;
 mod manager;
+mod mmsg;
 mod pktinfo;
 mod relay;
 mod sock;

@@ -32,38 +32,17 @@ pub(crate) fn enable(fd: RawFd, v6: bool) -> io::Result<()> {
 }
 
 /// Large enough for one in6_pktinfo control message (and the smaller in_pktinfo).
-const CMSG_BUF: usize = 64;
+pub(crate) const CMSG_BUF: usize = 64;
 
 #[repr(C, align(8))]
-struct CmsgBuf([u8; CMSG_BUF]);
+pub(crate) struct CmsgBuf(pub(crate) [u8; CMSG_BUF]);
 
-/// Receive one datagram: (length, sender, destination address if reported).
-pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Option<IpAddr>)> {
-    // SAFETY: all-zero is a valid value for these plain C structs.
-    let mut from: libc::sockaddr_storage = unsafe { zeroed() };
-    let mut cbuf = CmsgBuf([0; CMSG_BUF]);
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
-        iov_len: buf.len(),
-    };
-    // SAFETY: as above.
-    let mut msg: libc::msghdr = unsafe { zeroed() };
-    msg.msg_name = &mut from as *mut _ as *mut libc::c_void;
-    msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.0.as_mut_ptr() as *mut libc::c_void;
-    msg.msg_controllen = CMSG_BUF as _;
-    // SAFETY: msg points at live buffers of the stated sizes for the whole call.
-    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let from = sockaddr_to_std(&from).ok_or_else(|| io::Error::other("non-IP sender"))?;
+/// The destination address reported in a received message's pktinfo, if any.
+pub(crate) fn destination(msg: &libc::msghdr) -> Option<IpAddr> {
     let mut dst = None;
     // SAFETY: CMSG_* walk the control buffer the kernel filled, bounded by msg_controllen.
     unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        let mut c = libc::CMSG_FIRSTHDR(msg);
         while !c.is_null() {
             let data = libc::CMSG_DATA(c);
             if (*c).cmsg_level == libc::IPPROTO_IP && (*c).cmsg_type == libc::IP_PKTINFO {
@@ -74,10 +53,10 @@ pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, 
                 let pi = std::ptr::read_unaligned(data as *const libc::in6_pktinfo);
                 dst = Some(IpAddr::V6(Ipv6Addr::from(pi.ipi6_addr.s6_addr)));
             }
-            c = libc::CMSG_NXTHDR(&msg, c);
+            c = libc::CMSG_NXTHDR(msg, c);
         }
     }
-    Ok((n as usize, from, dst))
+    dst
 }
 
 /// Send one datagram to `to`, from source address `src` when given.
@@ -99,44 +78,7 @@ pub(crate) fn send(
     msg.msg_namelen = namelen;
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
-    let src = src.filter(|ip| !ip.is_unspecified() && ip.is_ipv4() == to.is_ipv4());
-    if let Some(ip) = src {
-        // SAFETY: the control buffer is large and aligned enough for one pktinfo cmsg
-        // (CMSG_SPACE of in6_pktinfo is 40 bytes < CMSG_BUF).
-        unsafe {
-            let (level, ty, len) = match ip {
-                IpAddr::V4(_) => (
-                    libc::IPPROTO_IP,
-                    libc::IP_PKTINFO,
-                    size_of::<libc::in_pktinfo>(),
-                ),
-                IpAddr::V6(_) => (
-                    libc::IPPROTO_IPV6,
-                    libc::IPV6_PKTINFO,
-                    size_of::<libc::in6_pktinfo>(),
-                ),
-            };
-            msg.msg_control = cbuf.0.as_mut_ptr() as *mut libc::c_void;
-            msg.msg_controllen = libc::CMSG_SPACE(len as u32) as _;
-            let c = libc::CMSG_FIRSTHDR(&msg);
-            (*c).cmsg_level = level;
-            (*c).cmsg_type = ty;
-            (*c).cmsg_len = libc::CMSG_LEN(len as u32) as _;
-            let data = libc::CMSG_DATA(c);
-            match ip {
-                IpAddr::V4(a) => {
-                    let mut pi: libc::in_pktinfo = zeroed();
-                    pi.ipi_spec_dst.s_addr = u32::from(a).to_be();
-                    std::ptr::write_unaligned(data as *mut libc::in_pktinfo, pi);
-                }
-                IpAddr::V6(a) => {
-                    let mut pi: libc::in6_pktinfo = zeroed();
-                    pi.ipi6_addr.s6_addr = a.octets();
-                    std::ptr::write_unaligned(data as *mut libc::in6_pktinfo, pi);
-                }
-            }
-        }
-    }
+    set_source(&mut msg, &mut cbuf, src, to);
     // SAFETY: msg points at live buffers for the whole call.
     let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
     if n < 0 {
@@ -145,7 +87,60 @@ pub(crate) fn send(
     Ok(n as usize)
 }
 
-fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
+/// Point `msg`'s control data at `cbuf`, holding a pktinfo that makes the datagram
+/// leave from `src` (ignored when unspecified or of the other family than `to`).
+/// `cbuf` must outlive every use of `msg`.
+pub(crate) fn set_source(
+    msg: &mut libc::msghdr,
+    cbuf: &mut CmsgBuf,
+    src: Option<IpAddr>,
+    to: SocketAddr,
+) {
+    let src = src.filter(|ip| !ip.is_unspecified() && ip.is_ipv4() == to.is_ipv4());
+    let Some(ip) = src else {
+        msg.msg_control = std::ptr::null_mut();
+        msg.msg_controllen = 0;
+        return;
+    };
+    // SAFETY: the control buffer is large and aligned enough for one pktinfo cmsg
+    // (CMSG_SPACE of in6_pktinfo is 40 bytes < CMSG_BUF).
+    unsafe {
+        let (level, ty, len) = match ip {
+            IpAddr::V4(_) => (
+                libc::IPPROTO_IP,
+                libc::IP_PKTINFO,
+                size_of::<libc::in_pktinfo>(),
+            ),
+            IpAddr::V6(_) => (
+                libc::IPPROTO_IPV6,
+                libc::IPV6_PKTINFO,
+                size_of::<libc::in6_pktinfo>(),
+            ),
+        };
+        cbuf.0 = [0; CMSG_BUF];
+        msg.msg_control = cbuf.0.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = libc::CMSG_SPACE(len as u32) as _;
+        let c = libc::CMSG_FIRSTHDR(msg);
+        (*c).cmsg_level = level;
+        (*c).cmsg_type = ty;
+        (*c).cmsg_len = libc::CMSG_LEN(len as u32) as _;
+        let data = libc::CMSG_DATA(c);
+        match ip {
+            IpAddr::V4(a) => {
+                let mut pi: libc::in_pktinfo = zeroed();
+                pi.ipi_spec_dst.s_addr = u32::from(a).to_be();
+                std::ptr::write_unaligned(data as *mut libc::in_pktinfo, pi);
+            }
+            IpAddr::V6(a) => {
+                let mut pi: libc::in6_pktinfo = zeroed();
+                pi.ipi6_addr.s6_addr = a.octets();
+                std::ptr::write_unaligned(data as *mut libc::in6_pktinfo, pi);
+            }
+        }
+    }
+}
+
+pub(crate) fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match ss.ss_family as libc::c_int {
         libc::AF_INET => {
             // SAFETY: family says this storage holds a sockaddr_in.
@@ -169,7 +164,7 @@ fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
-fn std_to_sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+pub(crate) fn std_to_sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: zeroed storage is valid; we write the matching struct into it.
     let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
     match a {

@@ -59,9 +59,8 @@ fn new_socket(proto: Proto, addr: SocketAddr) -> io::Result<Socket> {
         Proto::Tcp => (Type::STREAM, Protocol::TCP),
         Proto::Udp => (Type::DGRAM, Protocol::UDP),
     };
-    let sock = Socket::new(domain, ty.cloexec(), Some(p))?;
-    sock.set_nonblocking(true)?;
-    Ok(sock)
+    // Non-blocking and close-on-exec from the start (one syscall, no fcntl).
+    Socket::new(domain, ty.nonblocking().cloexec(), Some(p))
 }
 
 /// Bind a listener on `addr` (TCP: also listen).
@@ -80,8 +79,17 @@ pub(crate) fn bind(proto: Proto, addr: SocketAddr) -> Result<Socket, ProxyError>
     sock.bind(&addr.into()).map_err(err)?;
     if proto == Proto::Tcp {
         sock.listen(BACKLOG).map_err(err)?;
+        nodelay_for_accepted(&sock);
     }
     Ok(sock)
+}
+
+/// Accepted sockets inherit TCP_NODELAY from their listener (Linux copies the socket),
+/// so setting it once here saves a syscall per connection.
+fn nodelay_for_accepted(sock: &Socket) {
+    if let Err(e) = sock.set_tcp_nodelay(true) {
+        tracing::debug!(cause = %e, "TCP_NODELAY on listener failed");
+    }
 }
 
 /// Check an adopted socket and make it ready for tokio: non-blocking, and listening if
@@ -115,6 +123,9 @@ pub(crate) fn adopt(listener: StdListener) -> Result<(Proto, Socket), ProxyError
         sock.listen(BACKLOG)
             .map_err(|e| ProxyError::from_bind(proto, local, e))?;
     }
+    if proto == Proto::Tcp {
+        nodelay_for_accepted(&sock);
+    }
     Ok((proto, sock))
 }
 
@@ -124,15 +135,17 @@ pub(crate) fn local_addr(sock: &Socket) -> io::Result<SocketAddr> {
         .ok_or_else(|| io::Error::other("not an IP socket"))
 }
 
-/// Create the upstream TCP socket. With `transparent`, bind it to the client's IP (any
-/// port) with IP_TRANSPARENT so the target sees the real client; fall back to a plain
-/// socket when that is impossible (loopback client, other family, no CAP_NET_ADMIN).
+/// Create the upstream TCP socket (non-blocking, TCP_NODELAY). With `transparent`, bind
+/// it to the client's IP (any port) with IP_TRANSPARENT so the target sees the real
+/// client; fall back to a plain socket when that is impossible (loopback client, other
+/// family, no CAP_NET_ADMIN).
 pub(crate) fn upstream_tcp(
     target: SocketAddr,
     client: SocketAddr,
     transparent: bool,
-) -> io::Result<tokio::net::TcpSocket> {
+) -> io::Result<Socket> {
     let sock = new_socket(Proto::Tcp, target)?;
+    sock.set_tcp_nodelay(true)?;
     if transparent && usable_transparent(client.ip(), target.ip()) {
         let res = match target {
             SocketAddr::V4(_) => sock.set_ip_transparent_v4(true),
@@ -144,8 +157,7 @@ pub(crate) fn upstream_tcp(
             return upstream_tcp(target, client, false);
         }
     }
-    let std: std::net::TcpStream = sock.into();
-    Ok(tokio::net::TcpSocket::from_std_stream(std))
+    Ok(sock)
 }
 
 fn usable_transparent(client: IpAddr, target: IpAddr) -> bool {

@@ -147,8 +147,21 @@ impl Meter {
         self.bytes(dir, len as u64);
     }
 
+    /// Count `count` datagrams of `len` bytes in total at once (a batch).
+    pub(crate) fn datagrams(&self, dir: Dir, count: u64, len: u64) {
+        match dir {
+            Dir::ToTarget => both!(self, udp_datagrams_to_target, fetch_add, count),
+            Dir::FromTarget => both!(self, udp_datagrams_from_target, fetch_add, count),
+        }
+        self.bytes(dir, len);
+    }
+
     pub(crate) fn dropped(&self) {
-        both!(self, udp_datagrams_dropped, fetch_add, 1);
+        self.dropped_n(1);
+    }
+
+    pub(crate) fn dropped_n(&self, n: u64) {
+        both!(self, udp_datagrams_dropped, fetch_add, n);
     }
 }
 

@@ -2,7 +2,9 @@
 //! the splice relay. Connection tasks live in a `JoinSet` owned by the listener task, so
 //! aborting the listener (handle dropped or removed) also aborts every connection.
 
+use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,7 +36,7 @@ pub(crate) async fn run(
     }
 }
 
-async fn accept_error(e: std::io::Error) {
+async fn accept_error(e: io::Error) {
     match e.raw_os_error() {
         // Out of descriptors or memory: back off instead of spinning on the error.
         Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM) => {
@@ -63,21 +65,45 @@ async fn handle(
             return;
         }
     };
-    let _ = client.set_nodelay(true);
-    let _ = upstream.set_nodelay(true);
+    // TCP_NODELAY: the client socket inherited it from the listener, the upstream
+    // socket got it before connecting.
     if let Err(e) = relay(client, upstream, cfg.pipe_size, &meter).await {
         tracing::debug!(client = %peer, %target, cause = %e, "relay ended with error");
     }
 }
 
-async fn dial(
-    target: SocketAddr,
-    peer: SocketAddr,
-    cfg: &ProxyConfig,
-) -> std::io::Result<TcpStream> {
+/// Non-blocking connect. A local target has usually completed the handshake by the
+/// time `connect` returns, so one `poll` with a zero timeout spares the task a trip
+/// through the reactor; otherwise wait for writability as usual.
+async fn dial(target: SocketAddr, peer: SocketAddr, cfg: &ProxyConfig) -> io::Result<TcpStream> {
     let sock = upstream_tcp(target, peer, cfg.transparent)?;
-    match tokio::time::timeout(cfg.connect_timeout, sock.connect(target)).await {
-        Ok(res) => res,
-        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    match sock.connect(&target.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
     }
+    let done = poll_out_now(sock.as_raw_fd());
+    let stream = TcpStream::from_std(std::net::TcpStream::from(sock))?;
+    if !done {
+        match tokio::time::timeout(cfg.connect_timeout, stream.writable()).await {
+            Ok(res) => res?,
+            Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+        }
+    }
+    if let Some(e) = stream.take_error()? {
+        return Err(e);
+    }
+    Ok(stream)
+}
+
+/// Whether the socket is writable (connected) or failed, right now.
+fn poll_out_now(fd: std::os::fd::RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd, zero timeout.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n == 1 && p.revents & (libc::POLLOUT | libc::POLLERR | libc::POLLHUP) != 0
 }

@@ -48,8 +48,9 @@ async fn large_transfer_both_directions_is_intact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_fallback_path_also_intact_with_tiny_pipe() {
-    // A 4 KiB pipe forces many splice rounds; pipe_size None keeps the default.
-    for pipe_size in [Some(4096), None] {
+    // A 4 KiB pipe forces many splice rounds; pipe_size None keeps the default;
+    // Some(0) copies through user space only.
+    for pipe_size in [Some(4096), None, Some(0)] {
         let proxy = Proxy::new(ProxyConfig {
             pipe_size,
             ..ProxyConfig::default()
