@@ -6,44 +6,41 @@ use std::time::Duration;
 
 use drivers::bridge::BridgeDriver;
 
-/// Every `period`, make sure netd's bridges have their accept rules in Docker's
-/// DOCKER-USER chain (a no-op when no dockerd runs). Logs what changed.
-pub fn spawn_docker_sync(
-    bridge: Arc<BridgeDriver>,
-    period: Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let bridges = match bridge.firewall_bridges().await {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::debug!(error = %e, "listing netd bridges");
-                    continue;
-                }
-            };
-            match bridge.docker_coexistence_sync(&bridges).await {
-                Ok(rep) if !rep.inserted.is_empty() || rep.deleted_rules > 0 => {
-                    tracing::info!(
-                        families = ?rep.families,
-                        inserted = ?rep.inserted,
-                        deleted = rep.deleted_rules,
-                        "DOCKER-USER: accept rules for netd's bridges updated (dockerd's FORWARD policy is drop)"
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "DOCKER-USER sync failed"),
-            }
+/// Make sure netd's bridges have their accept rules in Docker's DOCKER-USER chain (a
+/// no-op when no dockerd runs). Logs what changed.
+pub async fn docker_sync_once(bridge: &BridgeDriver) {
+    let bridges = match bridge.firewall_bridges().await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::debug!(error = %e, "listing netd bridges");
+            return;
         }
-    })
+    };
+    match bridge.docker_coexistence_sync(&bridges).await {
+        Ok(rep) if !rep.inserted.is_empty() || rep.deleted_rules > 0 => {
+            tracing::info!(
+                families = ?rep.families,
+                inserted = ?rep.inserted,
+                deleted = rep.deleted_rules,
+                "DOCKER-USER: accept rules for netd's bridges updated (dockerd's FORWARD policy is drop)"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "DOCKER-USER sync failed"),
+    }
 }
 
-/// Watch nftables change notifications (netlink, NFNLGRP_NFTABLES) and restore netd's
-/// table from the store within moments when someone deletes it or flushes the whole
-/// ruleset. A 1 s poll backs the notifications up (a full receive buffer drops them).
-pub fn spawn_firewall_watch(ctl: Arc<crate::controller::Controller>) -> tokio::task::JoinHandle<()> {
+/// Watch nftables change notifications (netlink, NFNLGRP_NFTABLES) and, on any change
+/// in the host's ruleset: restore netd's table from the store when someone deleted it
+/// or flushed the whole ruleset, and re-sync netd's DOCKER-USER rules (a dockerd that
+/// starts or reloads rewrites that chain; iptables-nft changes notify too). A slow
+/// poll backs the notifications up (a full receive buffer drops them), so no `nft`
+/// process runs every second on an idle host.
+pub fn spawn_firewall_watch(
+    ctl: Arc<crate::controller::Controller>,
+    bridge: Arc<BridgeDriver>,
+    poll: Duration,
+) -> tokio::task::JoinHandle<()> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
     std::thread::Builder::new()
         .name("netd-nft-watch".into())
@@ -85,7 +82,7 @@ pub fn spawn_firewall_watch(ctl: Arc<crate::controller::Controller>) -> tokio::t
         })
         .expect("spawn thread");
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut tick = tokio::time::interval(poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -98,6 +95,10 @@ pub fn spawn_firewall_watch(ctl: Arc<crate::controller::Controller>) -> tokio::t
             if let Err(e) = ctl.reconcile_firewall().await {
                 tracing::error!(error = %e, "restoring netd's firewall table");
             }
+            docker_sync_once(&bridge).await;
+            // Our own sync changes the ruleset too: drop the echo it caused.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            while rx.try_recv().is_ok() {}
         }
     })
 }

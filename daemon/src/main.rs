@@ -169,12 +169,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let ctl = Arc::new(ctl);
     let metrics = daemon::metrics::Metrics::new(ctl.clone());
     ctl.start().await?;
-    let _fw_watch = daemon::background::spawn_firewall_watch(ctl.clone());
-    let _trim = daemon::background::spawn_memory_trim(std::time::Duration::from_secs(5));
-    let _docker_sync = daemon::background::spawn_docker_sync(
+    let _fw_watch = daemon::background::spawn_firewall_watch(
+        ctl.clone(),
         wired.bridge.clone(),
-        std::time::Duration::from_secs(2),
+        std::time::Duration::from_secs(5),
     );
+    let _trim = daemon::background::spawn_memory_trim(std::time::Duration::from_secs(5));
     tracing::info!(socket = %args.socket.display(), data_root = %args.data_root.display(), "netd ready");
 
     // Docker's plugin API on its discovery socket.
