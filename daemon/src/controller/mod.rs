@@ -295,7 +295,6 @@ impl Controller {
         >,
     ) -> Result<T> {
         let mut guard = self.state.lock().await;
-        let backup = guard.clone();
         match op(&mut guard, self).await {
             Ok(v) => {
                 if let Some(d) = &self.dns {
@@ -311,7 +310,8 @@ impl Controller {
                     Ok(s) => s,
                     Err(le) => {
                         tracing::error!(error = %le, "reloading state after a failed operation");
-                        backup
+                        // The published copy is the state before this operation.
+                        (**self.published.load()).clone()
                     }
                 };
                 if let Some(d) = &self.dns {
