@@ -111,8 +111,9 @@ async fn copy_loop(
     until_bulk: bool,
 ) -> io::Result<Copied> {
     let (sfd, dfd) = (src.as_raw_fd(), dst.as_raw_fd());
-    // Try the read at once: the first request is usually already queued.
-    let mut first = true;
+    // Client → target: try the read at once, the first request is usually queued
+    // already. Target → client: the target has only just been given that request.
+    let mut first = dir == Dir::ToTarget;
     loop {
         let n = if first {
             first = false;

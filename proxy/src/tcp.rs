@@ -82,9 +82,13 @@ async fn dial(target: SocketAddr, peer: SocketAddr, cfg: &ProxyConfig) -> io::Re
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
         Err(e) => return Err(e),
     }
-    let done = poll_out_now(sock.as_raw_fd());
+    let now = poll_out_now(sock.as_raw_fd());
     let stream = TcpStream::from_std(std::net::TcpStream::from(sock))?;
-    if !done {
+    if now == Some(true) {
+        // Writable and no error or hang-up: connected.
+        return Ok(stream);
+    }
+    if now.is_none() {
         match tokio::time::timeout(cfg.connect_timeout, stream.writable()).await {
             Ok(res) => res?,
             Err(_) => return Err(io::ErrorKind::TimedOut.into()),
@@ -96,8 +100,9 @@ async fn dial(target: SocketAddr, peer: SocketAddr, cfg: &ProxyConfig) -> io::Re
     Ok(stream)
 }
 
-/// Whether the socket is writable (connected) or failed, right now.
-fn poll_out_now(fd: std::os::fd::RawFd) -> bool {
+/// The connect's state right now: `Some(true)` connected, `Some(false)` finished with
+/// an error or hang-up (read it with SO_ERROR), `None` still in progress.
+fn poll_out_now(fd: std::os::fd::RawFd) -> Option<bool> {
     let mut p = libc::pollfd {
         fd,
         events: libc::POLLOUT,
@@ -105,5 +110,14 @@ fn poll_out_now(fd: std::os::fd::RawFd) -> bool {
     };
     // SAFETY: one live pollfd, zero timeout.
     let n = unsafe { libc::poll(&mut p, 1, 0) };
-    n == 1 && p.revents & (libc::POLLOUT | libc::POLLERR | libc::POLLHUP) != 0
+    if n != 1 {
+        return None;
+    }
+    if p.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+        Some(false)
+    } else if p.revents & libc::POLLOUT != 0 {
+        Some(true)
+    } else {
+        None
+    }
 }
