@@ -60,14 +60,23 @@ pub async fn json_errors(resp: Response) -> Response {
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return resp;
     }
-    let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes).trim().to_string();
     let message = if text.is_empty() {
         status.canonical_reason().unwrap_or("error").to_string()
     } else {
         text
     };
-    (status, Json(rest::ErrorBody { message, cni_code: None })).into_response()
+    (
+        status,
+        Json(rest::ErrorBody {
+            message,
+            cni_code: None,
+        }),
+    )
+        .into_response()
 }
 
 pub fn router(ctl: Ctl) -> Router {
@@ -213,7 +222,16 @@ async fn ipam_state(State(c): State<Ctl>) -> Json<serde_json::Value> {
             let ranges: Vec<String> = st
                 .ipam
                 .allocated_ranges(&p.id)
-                .map(|it| it.map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect())
+                .map(|it| {
+                    it.map(|(a, b)| {
+                        if a == b {
+                            a.to_string()
+                        } else {
+                            format!("{a}-{b}")
+                        }
+                    })
+                    .collect()
+                })
                 .unwrap_or_default();
             serde_json::json!({
                 "id": p.id.to_string(),
@@ -238,7 +256,11 @@ struct Rename {
     name: String,
 }
 
-async fn rename_sandbox(State(c): State<Ctl>, Path(id): Path<String>, b: Bytes) -> Result<StatusCode, Error> {
+async fn rename_sandbox(
+    State(c): State<Ctl>,
+    Path(id): Path<String>,
+    b: Bytes,
+) -> Result<StatusCode, Error> {
     let r: Rename = body("rename", &b)?;
     c.rename_sandbox(&id, &r.name).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -329,7 +351,11 @@ async fn stop_container(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn rename_container(State(c): State<Cts>, Path(id): Path<String>, b: Bytes) -> Result<StatusCode, Error> {
+async fn rename_container(
+    State(c): State<Cts>,
+    Path(id): Path<String>,
+    b: Bytes,
+) -> Result<StatusCode, Error> {
     let r: Rename = body("rename", &b)?;
     c.rename(&id, &r.name).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -440,8 +440,16 @@ impl Containers {
     pub async fn rename(&self, key: &str, new_name: &str) -> Result<()> {
         check_name("container", new_name)?;
         let r = self.find(key).await?;
-        if self.recs.lock().await.values().any(|x| x.name == new_name && x.id != r.id) {
-            return Err(Error::conflict(format!("container name {new_name} is already in use")));
+        if self
+            .recs
+            .lock()
+            .await
+            .values()
+            .any(|x| x.name == new_name && x.id != r.id)
+        {
+            return Err(Error::conflict(format!(
+                "container name {new_name} is already in use"
+            )));
         }
         if let Some(s) = &r.sandbox_id {
             if r.state != "exited" {

@@ -123,7 +123,9 @@ impl Dns {
                 Ok(s) => {
                     self.servers.lock().unwrap().insert(sb.id.clone(), s);
                 }
-                Err(e) => tracing::error!(sandbox = %sb.id, error = %e, "embedded DNS not available"),
+                Err(e) => {
+                    tracing::error!(sandbox = %sb.id, error = %e, "embedded DNS not available")
+                }
             }
         }
     }
@@ -159,7 +161,8 @@ async fn arm(resolver: Resolver, sys: Arc<dyn Sys>, sb: SandboxRec) -> Result<Sa
         // queries (the kernel caps it at net.core.rmem_max).
         let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
         let _ = s.set_recv_buffer_size(4 << 20);
-        let addr: std::net::SocketAddr = (DNS_ADDR.parse::<std::net::Ipv4Addr>().expect("static"), 0).into();
+        let addr: std::net::SocketAddr =
+            (DNS_ADDR.parse::<std::net::Ipv4Addr>().expect("static"), 0).into();
         s.bind(&addr.into())?;
         let udp: std::net::UdpSocket = s.into();
         let tcp = std::net::TcpListener::bind((DNS_ADDR, 0))?;
@@ -168,7 +171,10 @@ async fn arm(resolver: Resolver, sys: Arc<dyn Sys>, sb: SandboxRec) -> Result<Sa
     .await
     .map_err(|e| Error::internal(format!("entering {}: {e}", sb.netns_path)))?
     .map_err(|e| Error::internal(format!("binding DNS sockets in {}: {e}", sb.netns_path)))?;
-    let (up, tp) = (udp.local_addr().map_err(io)?.port(), tcp.local_addr().map_err(io)?.port());
+    let (up, tp) = (
+        udp.local_addr().map_err(io)?.port(),
+        tcp.local_addr().map_err(io)?.port(),
+    );
     drivers::sys::nft::apply_json(Some(Path::new(&sb.netns_path)), &dnat_batch(up, tp))
         .await
         .map_err(|e| Error::internal(format!("DNS DNAT rules: {e}")))?;

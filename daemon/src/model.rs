@@ -38,7 +38,10 @@ pub struct NetworkRec {
 impl NetworkRec {
     /// One of the networks netd pre-defines (`bridge`, `host`, `none`): never removed.
     pub fn is_predefined(&self) -> bool {
-        self.owner == "netd" && self.labels.contains_key(crate::controller::PREDEFINED_LABEL)
+        self.owner == "netd"
+            && self
+                .labels
+                .contains_key(crate::controller::PREDEFINED_LABEL)
     }
 
     /// A user-defined bridge network: its containers get the embedded DNS (Docker gives

@@ -322,7 +322,10 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Ps { all } => containers::ps(&c, all, json)?,
         Cmd::Stop { time, names } => containers::stop(&c, &names, time)?,
         Cmd::Rm { force, names } => containers::rm(&c, &names, force)?,
-        Cmd::Rename { container, new_name } => {
+        Cmd::Rename {
+            container,
+            new_name,
+        } => {
             c.post::<_, serde_json::Value>(
                 &format!("/containers/{}/rename", seg(&container)),
                 &serde_json::json!({ "name": new_name }),

@@ -175,7 +175,10 @@ fn names_aliases_ptr_scope_cache() {
     let out = dig(&client, "web");
     assert!(out.contains("NXDOMAIN"), "old name gone: {out}");
     let ptr = short(&client, &format!("-x {web_ip}"));
-    assert!(ptr[0].starts_with("web-renamed."), "PTR follows the rename: {ptr:?}");
+    assert!(
+        ptr[0].starts_with("web-renamed."),
+        "PTR follows the rename: {ptr:?}"
+    );
 }
 
 #[test]

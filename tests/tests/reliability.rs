@@ -22,11 +22,17 @@ impl Rng {
 }
 
 fn sandboxes(d: &Daemon) -> Vec<serde_json::Value> {
-    d.json(&["sandbox", "ls"]).unwrap().as_array().unwrap().clone()
+    d.json(&["sandbox", "ls"])
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 fn ip_of(ep: &serde_json::Value) -> Option<String> {
-    ep["addresses"][0].as_str().map(|a| a.split('/').next().unwrap().to_string())
+    ep["addresses"][0]
+        .as_str()
+        .map(|a| a.split('/').next().unwrap().to_string())
 }
 
 /// Check every invariant the issue lists; returns a description of each violation.
@@ -69,18 +75,29 @@ fn check_invariants(d: &Daemon, bridge: &str, network: &str) -> Vec<String> {
     }
     let ports: BTreeSet<String> = bridge_ports(bridge).into_iter().collect();
     if ports != host_ifs {
-        bad.push(format!("veths on {bridge} {ports:?} != endpoints' {host_ifs:?}"));
+        bad.push(format!(
+            "veths on {bridge} {ports:?} != endpoints' {host_ifs:?}"
+        ));
     }
     let on_disk: BTreeSet<String> = std::fs::read_dir(d.exec_root.join("netns"))
-        .map(|r| r.flatten().map(|e| e.path().to_string_lossy().into_owned()).collect())
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.path().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     if on_disk != ns_files {
-        bad.push(format!("namespace files {on_disk:?} != sandboxes' {ns_files:?}"));
+        bad.push(format!(
+            "namespace files {on_disk:?} != sandboxes' {ns_files:?}"
+        ));
     }
     // IPAM holds exactly the endpoints' addresses (the gateway is reserved, not allocated).
     let net = d.json(&["network", "inspect", network]).unwrap();
     let subnet = net[0]["subnets"][0]["subnet"].as_str().unwrap().to_string();
-    let gw = net[0]["subnets"][0]["gateway"].as_str().unwrap().to_string();
+    let gw = net[0]["subnets"][0]["gateway"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (_, body) = d.raw("GET", "/ipam", b"").unwrap();
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let pool = v["pools"]
@@ -143,7 +160,10 @@ fn sigkill_at_random_points_keeps_everything_consistent() {
         let socket = d.socket.to_string_lossy().into_owned();
         let mut args: Vec<String> = match rng.below(4) {
             0 | 1 if names.len() < 8 => {
-                let mut a = vec!["sandbox", "create", "--name"].into_iter().map(String::from).collect::<Vec<_>>();
+                let mut a = vec!["sandbox", "create", "--name"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect::<Vec<_>>();
                 a.push(format!("c{i}"));
                 a.push("--network".into());
                 a.push("crash".into());
@@ -159,9 +179,21 @@ fn sigkill_at_random_points_keeps_everything_consistent() {
             }
             _ if !names.is_empty() => {
                 let n = &names[rng.below(names.len() as u64) as usize];
-                vec!["network".into(), "disconnect".into(), "crash".into(), n.clone()]
+                vec![
+                    "network".into(),
+                    "disconnect".into(),
+                    "crash".into(),
+                    n.clone(),
+                ]
             }
-            _ => vec!["sandbox".into(), "create".into(), "--name".into(), format!("c{i}"), "--network".into(), "crash".into()],
+            _ => vec![
+                "sandbox".into(),
+                "create".into(),
+                "--name".into(),
+                format!("c{i}"),
+                "--network".into(),
+                "crash".into(),
+            ],
         };
         args.insert(0, socket);
         args.insert(0, "--host".into());
@@ -177,7 +209,8 @@ fn sigkill_at_random_points_keeps_everything_consistent() {
             d.kill9().unwrap();
             kills += 1;
             let _ = child.wait();
-            d.restart_after_kill9().unwrap_or_else(|e| panic!("restart after kill {kills}: {e}"));
+            d.restart_after_kill9()
+                .unwrap_or_else(|e| panic!("restart after kill {kills}: {e}"));
         } else {
             let _ = child.wait();
         }
@@ -187,8 +220,20 @@ fn sigkill_at_random_points_keeps_everything_consistent() {
     d.restart_after_kill9().unwrap();
     // Sandboxes left without endpoints (disconnected) do not need reachability.
     let bad = check_invariants(&d, &br, "crash");
-    assert!(bad.is_empty(), "after {kills} SIGKILLs (seed {seed}): {bad:#?}\n{}", d.log().lines().rev().take(40).collect::<Vec<_>>().join("\n"));
-    eprintln!("crash test: 100 operations, {kills} SIGKILLs, {} sandboxes survived, all invariants hold", sandboxes(&d).len());
+    assert!(
+        bad.is_empty(),
+        "after {kills} SIGKILLs (seed {seed}): {bad:#?}\n{}",
+        d.log()
+            .lines()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    eprintln!(
+        "crash test: 100 operations, {kills} SIGKILLs, {} sandboxes survived, all invariants hold",
+        sandboxes(&d).len()
+    );
 }
 
 #[test]
@@ -199,8 +244,12 @@ fn reconcile_repairs_both_ways() {
     let d = Daemon::start().unwrap();
     d.ok(&["network", "create", "rec"]).unwrap();
     let br = bridge_of(&d, "rec");
-    let a = d.json(&["sandbox", "create", "--name", "ra", "--network", "rec"]).unwrap();
-    let b = d.json(&["sandbox", "create", "--name", "rb", "--network", "rec"]).unwrap();
+    let a = d
+        .json(&["sandbox", "create", "--name", "ra", "--network", "rec"])
+        .unwrap();
+    let b = d
+        .json(&["sandbox", "create", "--name", "rb", "--network", "rec"])
+        .unwrap();
     let a_ns = a["netns_path"].as_str().unwrap().to_string();
     let b_ns = b["netns_path"].as_str().unwrap().to_string();
     let b_ip = ip_of(&b["endpoints"][0]).unwrap();
@@ -213,14 +262,27 @@ fn reconcile_repairs_both_ways() {
     let stray_ns = d.exec_root.join("netns").join("stray");
     std::fs::write(&stray_ns, b"").unwrap();
     let rep = d.json(&["system", "reconcile"]).unwrap();
-    assert_eq!(rep["endpoints_rebuilt"].as_array().unwrap().len(), 1, "{rep}");
-    assert!(rep["removed_veths"].to_string().contains(&format!("vndstray{u}")), "{rep}");
+    assert_eq!(
+        rep["endpoints_rebuilt"].as_array().unwrap().len(),
+        1,
+        "{rep}"
+    );
+    assert!(
+        rep["removed_veths"]
+            .to_string()
+            .contains(&format!("vndstray{u}")),
+        "{rep}"
+    );
     assert!(!stray_ns.exists(), "stray namespace file removed: {rep}");
     in_netns(&a_ns, &format!("busybox ping -c1 -W2 {b_ip}")).expect("a reaches b again");
     assert!(!netd_tests::host_links().contains(&format!("vndstray{u}")));
     // A second reconcile finds nothing to do.
     let rep = d.json(&["system", "reconcile"]).unwrap();
-    assert!(rep["endpoints_rebuilt"].as_array().unwrap().is_empty() && rep["removed_veths"].as_array().unwrap().is_empty(), "{rep}");
+    assert!(
+        rep["endpoints_rebuilt"].as_array().unwrap().is_empty()
+            && rep["removed_veths"].as_array().unwrap().is_empty(),
+        "{rep}"
+    );
     let _ = b_ns;
 }
 
@@ -235,13 +297,20 @@ fn firewall_table_comes_back_after_ruleset_flush() {
     let d = Daemon::start_in_netns(&host.path(), &["--userland-proxy=false"]).unwrap();
     d.ok(&["network", "create", "fa"]).unwrap();
     d.ok(&["network", "create", "fb"]).unwrap();
-    let a = d.json(&["sandbox", "create", "--name", "fa1", "--network", "fa"]).unwrap();
-    let b = d.json(&["sandbox", "create", "--name", "fb1", "--network", "fb"]).unwrap();
+    let a = d
+        .json(&["sandbox", "create", "--name", "fa1", "--network", "fa"])
+        .unwrap();
+    let b = d
+        .json(&["sandbox", "create", "--name", "fb1", "--network", "fb"])
+        .unwrap();
     let a_ns = a["netns_path"].as_str().unwrap().to_string();
     let b_ip = ip_of(&b["endpoints"][0]).unwrap();
     let b_ns = b["netns_path"].as_str().unwrap().to_string();
     // Isolation holds before.
-    assert!(!netd_tests::tcp_talks(&b_ns, &b_ip, &a_ns), "isolated before the flush");
+    assert!(
+        !netd_tests::tcp_talks(&b_ns, &b_ip, &a_ns),
+        "isolated before the flush"
+    );
     let nft = |cmd: &str| sh(&format!("nsenter --net={} nft {cmd}", host.path()));
     let before = nft(&format!("-j list table inet {}", d.nft_table)).unwrap();
     nft("flush ruleset").unwrap();
@@ -256,17 +325,35 @@ fn firewall_table_comes_back_after_ruleset_flush() {
     }
     let took = restored.expect("table restored");
     eprintln!("netd restored its table {took:?} after `nft flush ruleset`");
-    assert!(took < Duration::from_secs(2), "restored within two seconds ({took:?})");
+    assert!(
+        took < Duration::from_secs(2),
+        "restored within two seconds ({took:?})"
+    );
     std::thread::sleep(Duration::from_millis(200));
     let after = nft(&format!("-j list table inet {}", d.nft_table)).unwrap();
     let count = |s: &str, k: &str| s.matches(k).count();
-    assert_eq!(count(&before, "\"rule\""), count(&after, "\"rule\""), "same rules");
-    assert_eq!(count(&before, "\"elem\""), count(&after, "\"elem\""), "same sets with elements");
-    assert!(!netd_tests::tcp_talks(&b_ns, &b_ip, &a_ns), "isolation is back");
+    assert_eq!(
+        count(&before, "\"rule\""),
+        count(&after, "\"rule\""),
+        "same rules"
+    );
+    assert_eq!(
+        count(&before, "\"elem\""),
+        count(&after, "\"elem\""),
+        "same sets with elements"
+    );
+    assert!(
+        !netd_tests::tcp_talks(&b_ns, &b_ip, &a_ns),
+        "isolation is back"
+    );
 }
 
 /// An echo server accepting connections in a namespace until `stop` is set.
-fn echo_server(ns: &str, addr: std::net::SocketAddr, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<anyhow::Result<()>> {
+fn echo_server(
+    ns: &str,
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<anyhow::Result<()>> {
     netd_tests::in_ns_thread(ns, move || {
         use std::io::{Read, Write};
         let l = std::net::TcpListener::bind(addr).unwrap();
@@ -300,16 +387,31 @@ fn published_port_traffic_resumes_after_ruleset_flush() {
     d.ok(&["network", "create", "pa"]).unwrap();
     let port = 10000 + (netd_tests::rand_u16() % 22000);
     let a = d
-        .json(&["sandbox", "create", "--name", "srv", "--network", "pa", "-p", &format!("{port}:80")])
+        .json(&[
+            "sandbox",
+            "create",
+            "--name",
+            "srv",
+            "--network",
+            "pa",
+            "-p",
+            &format!("{port}:80"),
+        ])
         .unwrap();
-    let b = d.json(&["sandbox", "create", "--name", "cli", "--network", "pa"]).unwrap();
+    let b = d
+        .json(&["sandbox", "create", "--name", "cli", "--network", "pa"])
+        .unwrap();
     let a_ip = ip_of(&a["endpoints"][0]).unwrap();
     let gw = d.json(&["network", "inspect", "pa"]).unwrap()[0]["subnets"][0]["gateway"]
         .as_str()
         .unwrap()
         .to_string();
     let stop = Arc::new(AtomicBool::new(false));
-    let server = echo_server(a["netns_path"].as_str().unwrap(), format!("{a_ip}:80").parse().unwrap(), stop.clone());
+    let server = echo_server(
+        a["netns_path"].as_str().unwrap(),
+        format!("{a_ip}:80").parse().unwrap(),
+        stop.clone(),
+    );
     // The client talks to the published port through the host's address (hairpin).
     let target: std::net::SocketAddr = format!("{gw}:{port}").parse().unwrap();
     let stop_c = stop.clone();
@@ -319,7 +421,8 @@ fn published_port_traffic_resumes_after_ruleset_flush() {
         let mut log = vec![];
         while !stop_c.load(Ordering::SeqCst) {
             let ok = (|| -> std::io::Result<()> {
-                let mut s = std::net::TcpStream::connect_timeout(&target, Duration::from_millis(300))?;
+                let mut s =
+                    std::net::TcpStream::connect_timeout(&target, Duration::from_millis(300))?;
                 s.set_read_timeout(Some(Duration::from_millis(300)))?;
                 s.write_all(b"ping")?;
                 let mut r = [0u8; 4];
@@ -340,18 +443,33 @@ fn published_port_traffic_resumes_after_ruleset_flush() {
     let log = client.join().unwrap().unwrap();
     let _ = server.join();
     let _ = flushed_at;
-    let before: Vec<_> = log.iter().filter(|(t, _)| *t < Duration::from_millis(1400)).collect();
-    assert!(before.iter().filter(|(_, ok)| *ok).count() >= 5, "traffic flowed before the flush: {log:?}");
+    let before: Vec<_> = log
+        .iter()
+        .filter(|(t, _)| *t < Duration::from_millis(1400))
+        .collect();
+    assert!(
+        before.iter().filter(|(_, ok)| *ok).count() >= 5,
+        "traffic flowed before the flush: {log:?}"
+    );
     // After the flush: the last failure must be within two seconds of the flush, and
     // traffic must flow at the end.
     let flush_t = Duration::from_millis(1500);
-    let last_fail = log.iter().filter(|(t, ok)| *t > flush_t && !ok).map(|(t, _)| *t).max();
+    let last_fail = log
+        .iter()
+        .filter(|(t, ok)| *t > flush_t && !ok)
+        .map(|(t, _)| *t)
+        .max();
     let tail_ok = log.iter().rev().take(5).all(|(_, ok)| *ok);
     assert!(tail_ok, "traffic flows again: {log:?}");
     if let Some(f) = last_fail {
         let gap = f.saturating_sub(flush_t);
-        eprintln!("published-port traffic interrupted for at most {gap:?} after `nft flush ruleset`");
-        assert!(gap < Duration::from_secs(2), "resumed within two seconds (last failure {gap:?} after the flush): {log:?}");
+        eprintln!(
+            "published-port traffic interrupted for at most {gap:?} after `nft flush ruleset`"
+        );
+        assert!(
+            gap < Duration::from_secs(2),
+            "resumed within two seconds (last failure {gap:?} after the flush): {log:?}"
+        );
     } else {
         eprintln!("published-port traffic never failed across `nft flush ruleset`");
     }

@@ -168,10 +168,9 @@ impl Controller {
                     }
                     // Arm the embedded DNS while the endpoints are being built.
                     if let Some(d) = &ctl.dns {
-                        let wants = conns.iter().any(|(n, _)| {
-                            st.network(n)
-                                .is_ok_and(|n| n.has_embedded_dns())
-                        });
+                        let wants = conns
+                            .iter()
+                            .any(|(n, _)| st.network(n).is_ok_and(|n| n.has_embedded_dns()));
                         if wants && owner != "docker" {
                             d.prearm(&sb);
                         }
