@@ -295,79 +295,30 @@ mod tests {
 
     #[test]
     fn overlap_rules() {
-        // Same address, wildcard against specific, per family and protocol.
-        assert!(overlaps(
-            &b("0.0.0.0", 80, false),
-            Proto::Tcp,
-            ip("10.1.1.1"),
-            80,
-            false
-        ));
-        assert!(overlaps(
-            &b("10.1.1.1", 80, false),
-            Proto::Tcp,
-            ip("0.0.0.0"),
-            80,
-            false
-        ));
-        assert!(!overlaps(
-            &b("0.0.0.0", 80, false),
-            Proto::Udp,
-            ip("0.0.0.0"),
-            80,
-            false
-        ));
-        assert!(!overlaps(
-            &b("::", 80, false),
-            Proto::Tcp,
-            ip("0.0.0.0"),
-            80,
-            false
-        ));
-        assert!(!overlaps(
-            &b("0.0.0.0", 80, false),
-            Proto::Tcp,
-            ip("0.0.0.0"),
-            81,
-            false
-        ));
-        // Two loopback addresses are distinct for proxied bindings...
-        assert!(!overlaps(
-            &b("127.0.0.1", 80, false),
-            Proto::Tcp,
-            ip("127.0.0.2"),
-            80,
-            false
-        ));
-        // ...but a NAT-only binding claims its port on all of 127.0.0.0/8, either way.
-        assert!(overlaps(
-            &b("127.0.0.1", 80, true),
-            Proto::Tcp,
-            ip("127.0.0.2"),
-            80,
-            false
-        ));
-        assert!(overlaps(
-            &b("127.0.0.2", 80, false),
-            Proto::Tcp,
-            ip("127.0.0.1"),
-            80,
-            true
-        ));
-        // Not beyond loopback.
-        assert!(!overlaps(
-            &b("127.0.0.1", 80, true),
-            Proto::Tcp,
-            ip("10.1.1.1"),
-            80,
-            true
-        ));
-        assert!(!overlaps(
-            &b("10.1.1.2", 80, true),
-            Proto::Tcp,
-            ip("10.1.1.1"),
-            80,
-            true
-        ));
+        // (published addr, its NAT-only flag, asked proto, asked addr, asked port, asked
+        // NAT-only flag, overlaps?)
+        let cases = [
+            // Same address, wildcard against specific, per family and protocol.
+            ("0.0.0.0", false, Proto::Tcp, "10.1.1.1", 80, false, true),
+            ("10.1.1.1", false, Proto::Tcp, "0.0.0.0", 80, false, true),
+            ("0.0.0.0", false, Proto::Udp, "0.0.0.0", 80, false, false),
+            ("::", false, Proto::Tcp, "0.0.0.0", 80, false, false),
+            ("0.0.0.0", false, Proto::Tcp, "0.0.0.0", 81, false, false),
+            // Two loopback addresses are distinct for proxied bindings...
+            ("127.0.0.1", false, Proto::Tcp, "127.0.0.2", 80, false, false),
+            // ...but a NAT-only binding claims its port on all of 127.0.0.0/8, either way.
+            ("127.0.0.1", true, Proto::Tcp, "127.0.0.2", 80, false, true),
+            ("127.0.0.2", false, Proto::Tcp, "127.0.0.1", 80, true, true),
+            // Not beyond loopback.
+            ("127.0.0.1", true, Proto::Tcp, "10.1.1.1", 80, true, false),
+            ("10.1.1.2", true, Proto::Tcp, "10.1.1.1", 80, true, false),
+        ];
+        for (have, have_nat, proto, want, port, want_nat, expect) in cases {
+            assert_eq!(
+                overlaps(&b(have, 80, have_nat), proto, ip(want), port, want_nat),
+                expect,
+                "{have} (nat {have_nat}) vs {proto}/{want}:{port} (nat {want_nat})"
+            );
+        }
     }
 }

@@ -291,17 +291,7 @@ impl Controller {
         let _ = driver.delete_endpoint(&net.spec(), &ep.spec()).await;
         let ifname = match &ep.ifname {
             Some(i) => i.clone(),
-            None => {
-                let used: Vec<String> = sb
-                    .endpoints
-                    .iter()
-                    .filter_map(|e| st.endpoints.get(e).and_then(|e| e.ifname.clone()))
-                    .collect();
-                (0..)
-                    .map(|i| format!("eth{i}"))
-                    .find(|n| !used.contains(n))
-                    .expect("unbounded")
-            }
+            None => super::sandbox::next_ifname(st, &sb),
         };
         let ports = std::mem::take(&mut ep.ports);
         self.stop_port_proxies(&ep);

@@ -582,7 +582,7 @@ impl Controller {
 }
 
 /// eth<N> with the lowest N not used in the sandbox.
-fn next_ifname(st: &State, sb: &SandboxRec) -> String {
+pub(crate) fn next_ifname(st: &State, sb: &SandboxRec) -> String {
     let used: Vec<String> = sb
         .endpoints
         .iter()
