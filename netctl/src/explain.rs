@@ -2,12 +2,12 @@
 //! prints the answer for a human (or the daemon's JSON with `--json`):
 //! why `network rm` is refused, who holds a host port, what overlaps a subnet.
 //!
-//! The wire types mirror `daemon::explain` (netctl never depends on the daemon crate);
-//! every field defaults so an older or newer daemon still prints.
+//! The wire types are `plugin_api::explain`'s, shared with the daemon; every field
+//! defaults so an older or newer daemon still prints.
 
 use anyhow::Result;
 use clap::Subcommand;
-use serde::Deserialize;
+pub use plugin_api::explain::*;
 
 use crate::client::{seg, Client};
 
@@ -20,139 +20,6 @@ pub enum ExplainCmd {
     Port { port: String },
     /// Which netd networks, pools or host routes overlap a subnet (CIDR).
     Subnet { subnet: String },
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct ProcRef {
-    pub pid: u32,
-    pub command: String,
-    pub cmdline: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct ContainerRef {
-    pub runtime: String,
-    pub id: String,
-    pub name: Option<String>,
-    pub state: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct SandboxRef {
-    pub id: String,
-    pub name: String,
-    pub owner: String,
-    pub netns_path: String,
-    pub container: Option<ContainerRef>,
-    pub processes: Vec<ProcRef>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct EndpointHolder {
-    pub id: String,
-    pub name: String,
-    pub addresses: Vec<String>,
-    pub sandbox: Option<SandboxRef>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct NetworkExplain {
-    pub id: String,
-    pub name: String,
-    pub driver: String,
-    pub owner: String,
-    pub removable: bool,
-    pub reasons: Vec<String>,
-    pub endpoints: Vec<EndpointHolder>,
-    pub fixes: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct PortPublisher {
-    pub proto: String,
-    pub host_ip: String,
-    pub host_port: u16,
-    pub container_ip: String,
-    pub container_port: u16,
-    pub network_name: String,
-    pub endpoint_id: String,
-    pub endpoint_name: String,
-    pub sandbox: Option<SandboxRef>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct HostSocket {
-    pub proto: String,
-    pub local_ip: String,
-    pub local_port: u16,
-    pub state: String,
-    pub uid: u32,
-    pub inode: u64,
-    pub processes: Vec<ProcRef>,
-    pub netd: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct PortExplain {
-    pub port: u16,
-    pub proto: String,
-    pub host_ip: Option<String>,
-    pub published: Vec<PortPublisher>,
-    pub sockets: Vec<HostSocket>,
-    pub free: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct NetworkOverlap {
-    pub id: String,
-    pub name: String,
-    pub driver: String,
-    pub owner: String,
-    pub subnet: String,
-    pub endpoints: usize,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct PoolOverlap {
-    pub id: String,
-    pub subnet: String,
-    pub allocated: String,
-    pub capacity: String,
-    pub network: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct RouteOverlap {
-    pub dst: String,
-    pub dev: Option<String>,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub table: String,
-    pub protocol: Option<String>,
-    pub gateway: Option<String>,
-    pub netd_network: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct SubnetExplain {
-    pub subnet: String,
-    pub networks: Vec<NetworkOverlap>,
-    pub pools: Vec<PoolOverlap>,
-    pub default_pools: Vec<String>,
-    pub host_routes: Vec<RouteOverlap>,
-    pub free: bool,
 }
 
 pub fn run(c: &Client, cmd: ExplainCmd, json: bool) -> Result<()> {

@@ -22,141 +22,22 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use ipnetwork::IpNetwork;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::containers::Containers;
 use crate::controller::{Controller, State as CtlState, HOST_NETNS};
 use crate::error::{Error, Result};
 use crate::model::SandboxRec;
-use procnet::ProcRef;
+pub use plugin_api::explain::*;
 use routes::HostRoute;
 
-/// A container a sandbox belongs to.
-#[derive(Debug, Clone, Serialize)]
-pub struct ContainerRef {
-    /// `netd` (netd's runtime), `docker` or `cni`.
-    pub runtime: String,
-    pub id: String,
-    pub name: Option<String>,
-    pub state: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SandboxRef {
-    pub id: String,
-    pub name: String,
-    pub owner: String,
-    pub netns_path: String,
-    pub container: Option<ContainerRef>,
-    /// Processes living in the sandbox's namespace (a few).
-    pub processes: Vec<ProcRef>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct EndpointHolder {
-    pub id: String,
-    pub name: String,
-    pub addresses: Vec<String>,
-    pub sandbox: Option<SandboxRef>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct NetworkExplain {
-    pub id: String,
-    pub name: String,
-    pub driver: String,
-    pub owner: String,
-    pub removable: bool,
-    /// Why not (empty when removable).
-    pub reasons: Vec<String>,
-    pub endpoints: Vec<EndpointHolder>,
-    /// Commands that would make the removal succeed.
-    pub fixes: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PortPublisher {
-    pub proto: String,
-    pub host_ip: String,
-    pub host_port: u16,
-    pub container_ip: String,
-    pub container_port: u16,
-    pub network_id: String,
-    pub network_name: String,
-    pub endpoint_id: String,
-    pub endpoint_name: String,
-    pub sandbox: Option<SandboxRef>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct HostSocket {
-    pub proto: String,
-    pub local_ip: String,
-    pub local_port: u16,
-    pub state: String,
-    pub uid: u32,
-    pub inode: u64,
-    pub processes: Vec<ProcRef>,
-    /// The socket is netd's own (its userland proxy or port reservation).
-    pub netd: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PortExplain {
-    pub port: u16,
-    pub proto: String,
-    pub host_ip: Option<String>,
-    pub published: Vec<PortPublisher>,
-    pub sockets: Vec<HostSocket>,
-    pub free: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct NetworkOverlap {
-    pub id: String,
-    pub name: String,
-    pub driver: String,
-    pub owner: String,
-    pub subnet: String,
-    pub endpoints: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PoolOverlap {
-    pub id: String,
-    pub subnet: String,
-    pub allocated: String,
-    pub capacity: String,
-    /// The netd network using the pool, if any.
-    pub network: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RouteOverlap {
-    #[serde(flatten)]
-    pub route: HostRoute,
-    /// The netd network whose bridge carries the route.
-    pub netd_network: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SubnetExplain {
-    pub subnet: String,
-    pub networks: Vec<NetworkOverlap>,
-    pub pools: Vec<PoolOverlap>,
-    /// `--default-address-pool`s netd carves networks from that overlap (informational).
-    pub default_pools: Vec<String>,
-    pub host_routes: Vec<RouteOverlap>,
-    /// No netd network, pool or host route overlaps.
-    pub free: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Explanation {
-    Network(NetworkExplain),
-    Port(PortExplain),
-    Subnet(SubnetExplain),
+/// The wire form of a process found in `/proc`.
+fn wire_proc(p: procnet::ProcRef) -> ProcRef {
+    ProcRef {
+        pid: p.pid,
+        command: p.command,
+        cmdline: p.cmdline,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -270,6 +151,9 @@ fn sandbox_ref(
         });
     let processes = if with_procs && s.netns_path != HOST_NETNS {
         procnet::procs_in_netns(&s.netns_path, 8)
+            .into_iter()
+            .map(wire_proc)
+            .collect()
     } else {
         vec![]
     };
@@ -442,7 +326,11 @@ pub fn explain_port(
                 uid: s.uid,
                 inode: s.inode,
                 netd: pids.contains(&me),
-                processes: pids.into_iter().filter_map(procnet::proc_ref).collect(),
+                processes: pids
+                    .into_iter()
+                    .filter_map(procnet::proc_ref)
+                    .map(wire_proc)
+                    .collect(),
             }
         })
         .collect();
@@ -518,7 +406,12 @@ pub fn explain_subnet(st: &CtlState, subnet: IpNetwork, host: &[HostRoute]) -> S
         .filter(|r| overlaps(&r.dst, &subnet))
         .map(|r| RouteOverlap {
             netd_network: r.dev.as_ref().and_then(|d| bridges.get(d)).cloned(),
-            route: r.clone(),
+            dst: r.dst.to_string(),
+            dev: r.dev.clone(),
+            kind: r.kind.clone(),
+            table: r.table.clone(),
+            protocol: r.protocol.clone(),
+            gateway: r.gateway.map(|g| g.to_string()),
         })
         .collect();
     SubnetExplain {
