@@ -241,3 +241,41 @@ fn refuses_second_daemon_on_live_socket() {
     assert!(e.contains("already listening"), "{e}");
     d.ok(&["version"]).unwrap();
 }
+
+#[test]
+fn default_subnets_avoid_host_routes() {
+    if !require_root("default_subnets_avoid_host_routes") {
+        return;
+    }
+    let d = Daemon::start().unwrap();
+    // The daemon's first default subnet is the first /24 of its pool: give the host a
+    // route there (as docker0 or a VPN would have) and expect netd to skip it.
+    let base = d
+        .pool
+        .trim_start_matches("base=")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let first = format!("{base}/24");
+    let link = format!("dm{}", netd_tests::uniq());
+    netd_tests::sh(&format!(
+        "ip link add {link} type veth peer name {link}p && ip link set {link} up && ip route add {first} dev {link}"
+    ))
+    .unwrap();
+    struct Del(String);
+    impl Drop for Del {
+        fn drop(&mut self) {
+            let _ = netd_tests::sh(&format!("ip link del {}", self.0));
+        }
+    }
+    let _g = Del(link);
+    let n = d.json(&["network", "create", "avoid"]).unwrap();
+    let got = n["subnets"][0]["subnet"].as_str().unwrap().to_string();
+    assert_ne!(
+        got, first,
+        "default subnet must not overlap the host route {first}"
+    );
+    // An explicit subnet is the user's call, as with dockerd.
+    d.ok(&["network", "rm", "avoid"]).unwrap();
+}

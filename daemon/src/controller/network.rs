@@ -122,8 +122,15 @@ impl Controller {
                         if req.ipv6 && !requests.iter().any(|r| r.v6) {
                             requests.push(pool_request(&Default::default(), true)?);
                         }
+                        // Like dockerd: a default subnet never overlaps a route the host
+                        // already has (docker0's 172.17.0.0/16, a VPN, the LAN).
+                        let host_routes = ctl.host_routes().await;
                         for r in requests {
-                            let id = st.ipam.request_pool(&r).map_err(ipam_err)?;
+                            let id = if r.subnet.is_none() {
+                                pick_default_pool(&mut st.ipam, &r, &host_routes)?
+                            } else {
+                                st.ipam.request_pool(&r).map_err(ipam_err)?
+                            };
                             let info = st.ipam.pool_info(&id).map_err(ipam_err)?;
                             subnets.push(SubnetRec {
                                 pool: id,
@@ -275,4 +282,51 @@ pub fn now_rfc3339() -> String {
         rem % 3600 / 60,
         rem % 60
     )
+}
+
+/// Take default subnets until one overlaps no host route; give back the skipped ones.
+fn pick_default_pool(
+    ipam: &mut ipam::Ipam,
+    req: &ipam::PoolRequest,
+    host_routes: &[IpNetwork],
+) -> Result<ipam::PoolId> {
+    let mut skipped = Vec::new();
+    let res = loop {
+        match ipam.request_pool(req) {
+            Ok(id) => {
+                let s = id.subnet();
+                let clash = host_routes.iter().any(|r| {
+                    r.is_ipv4() == s.is_ipv4()
+                        && (r.contains(s.network()) || s.contains(r.network()))
+                });
+                if clash && skipped.len() < 4096 {
+                    skipped.push(id);
+                    continue;
+                }
+                break Ok(id);
+            }
+            Err(e) => break Err(ipam_err(e)),
+        }
+    };
+    for id in skipped {
+        let _ = ipam.release_pool(&id, true);
+    }
+    res
+}
+
+impl Controller {
+    /// Destinations of the host's routes (default routes excluded).
+    pub(crate) async fn host_routes(&self) -> Vec<IpNetwork> {
+        match self.kernel.sys.list_routes(&drivers::sys::Ns::Host).await {
+            Ok(rs) => rs
+                .into_iter()
+                .map(|r| r.destination)
+                .filter(|d| d.prefix() > 0)
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading host routes; default pools not checked against them");
+                Vec::new()
+            }
+        }
+    }
 }
