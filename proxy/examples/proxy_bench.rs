@@ -347,8 +347,9 @@ fn spawn_proxy(bin: &str, proto: &str, port: u16, target: u16) -> anyhow::Result
     Ok(child)
 }
 
-/// Run an iperf3 client; return (bits/s, lost percent) from `end.<key>`.
+/// Run an iperf3 client.
 /// The server may still be closing the previous test ("busy"): retry a few times.
+/// Returns (bits/s, lost percent) from `end.<key>`.
 fn iperf(port: u16, extra: &[&str], key: &str) -> anyhow::Result<(f64, f64)> {
     let mut tries = 0;
     let v = loop {
@@ -361,6 +362,13 @@ fn iperf(port: u16, extra: &[&str], key: &str) -> anyhow::Result<(f64, f64)> {
             Some(e) if e.to_string().contains("busy") && tries < 10 => {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(300));
+            }
+            // iperf3 3.12's control channel sometimes times out on a loaded host, for
+            // any case (direct included): say so and run that measurement again.
+            Some(e) if e.to_string().contains("stream socket") && tries < 3 => {
+                tries += 1;
+                println!("    (iperf3 control channel error on port {port}, retrying: {e})");
+                std::thread::sleep(Duration::from_millis(500));
             }
             Some(e) => anyhow::bail!("iperf3: {e}"),
             None => break v,
