@@ -287,24 +287,7 @@ impl Daemon {
 
     /// Raw HTTP request on the socket (for malformed-input tests): returns (status, body).
     pub fn raw(&self, method: &str, path: &str, body: &[u8]) -> Result<(u16, String)> {
-        use std::io::{Read, Write};
-        let mut s = std::os::unix::net::UnixStream::connect(&self.socket)?;
-        s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: netd\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )?;
-        s.write_all(body)?;
-        let mut resp = String::new();
-        s.read_to_string(&mut resp)?;
-        let status: u16 = resp
-            .split_whitespace()
-            .nth(1)
-            .and_then(|x| x.parse().ok())
-            .unwrap_or(0);
-        let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-        Ok((status, body))
+        raw_http(&self.socket, method, path, &[], body)
     }
 
     /// Remove everything this daemon's objects own: sandboxes, then networks.
@@ -538,4 +521,37 @@ pub fn bridge_of(d: &Daemon, network: &str) -> String {
         .as_str()
         .map(|s| s.to_string())
         .unwrap_or_else(|| format!("br-{}", &id[..12]))
+}
+
+/// One raw HTTP/1.1 request on a unix socket (for malformed-input tests): `(status, body)`.
+pub fn raw_http(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(socket)
+        .with_context(|| format!("connect {}", socket.display()))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: netd\r\n{extra}Connection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )?;
+    s.write_all(body)?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let status: u16 = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(0);
+    let body = resp.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    Ok((status, body))
 }

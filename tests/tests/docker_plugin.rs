@@ -4,10 +4,8 @@
 //! `Err` (plus `Error` for IPAM), never a crash, and change nothing: same netd state, no
 //! links or nft elements left. The end-to-end suite with a real dockerd is `docker_e2e.rs`.
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io::Read;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use netd_tests::{host_links, nft_counts, require_root, Daemon};
@@ -21,23 +19,10 @@ fn subnet(k: u32) -> String {
 
 /// POST one plugin method on the plugin socket: (status, parsed JSON body).
 fn call(sock: &Path, method: &str, body: &[u8]) -> Result<(u16, Value)> {
-    let mut s = UnixStream::connect(sock).with_context(|| format!("connect {}", sock.display()))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "POST /{method} HTTP/1.1\r\nHost: plugin\r\nAccept: application/vnd.docker.plugins.v1.2+json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )?;
-    s.write_all(body)?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
-    let status: u16 = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|x| x.parse().ok())
-        .unwrap_or(0);
-    let body = resp.split("\r\n\r\n").nth(1).unwrap_or("");
-    let v = serde_json::from_str(body).with_context(|| format!("body of {method}: {body:?}"))?;
+    // Like Docker: no Content-Type, the plugin Accept header.
+    let accept = [("Accept", "application/vnd.docker.plugins.v1.2+json")];
+    let (status, body) = netd_tests::raw_http(sock, "POST", &format!("/{method}"), &accept, body)?;
+    let v = serde_json::from_str(&body).with_context(|| format!("body of {method}: {body:?}"))?;
     Ok((status, v))
 }
 

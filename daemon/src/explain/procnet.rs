@@ -277,7 +277,13 @@ mod tests {
         assert_eq!(mine.len(), 1, "{port} in {socks:?}");
         assert_eq!(mine[0].local_ip, "127.0.0.1".parse::<IpAddr>().unwrap());
         let owners = socket_owners(&[mine[0].inode].into_iter().collect());
-        assert_eq!(owners[&mine[0].inode], vec![std::process::id()]);
+        // Other tests of this process may fork at this moment: a child holds every fd
+        // between fork and exec, so it can show up as a second owner for an instant.
+        assert!(
+            owners[&mine[0].inode].contains(&std::process::id()),
+            "{:?}",
+            owners[&mine[0].inode]
+        );
         let me = proc_ref(std::process::id()).unwrap();
         assert!(!me.command.is_empty());
     }
