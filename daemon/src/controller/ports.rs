@@ -305,7 +305,15 @@ mod tests {
             ("::", false, Proto::Tcp, "0.0.0.0", 80, false, false),
             ("0.0.0.0", false, Proto::Tcp, "0.0.0.0", 81, false, false),
             // Two loopback addresses are distinct for proxied bindings...
-            ("127.0.0.1", false, Proto::Tcp, "127.0.0.2", 80, false, false),
+            (
+                "127.0.0.1",
+                false,
+                Proto::Tcp,
+                "127.0.0.2",
+                80,
+                false,
+                false,
+            ),
             // ...but a NAT-only binding claims its port on all of 127.0.0.0/8, either way.
             ("127.0.0.1", true, Proto::Tcp, "127.0.0.2", 80, false, true),
             ("127.0.0.2", false, Proto::Tcp, "127.0.0.1", 80, true, true),
