@@ -474,3 +474,48 @@ fn published_port_traffic_resumes_after_ruleset_flush() {
         eprintln!("published-port traffic never failed across `nft flush ruleset`");
     }
 }
+
+#[test]
+fn sigterm_keeps_kernel_state_and_cleanup_on_exit_removes_it() {
+    if !require_root("sigterm_keeps_kernel_state_and_cleanup_on_exit_removes_it") {
+        return;
+    }
+    // Default: SIGTERM leaves the sandboxes connected while the daemon is away.
+    let mut d = Daemon::start().unwrap();
+    d.ok(&["network", "create", "keep"]).unwrap();
+    let a = d
+        .json(&["sandbox", "create", "--name", "ka", "--network", "keep"])
+        .unwrap();
+    let b = d
+        .json(&["sandbox", "create", "--name", "kb", "--network", "keep"])
+        .unwrap();
+    let (a_ns, b_ip) = (
+        a["netns_path"].as_str().unwrap().to_string(),
+        ip_of(&b["endpoints"][0]).unwrap(),
+    );
+    d.stop().unwrap();
+    assert!(!d.socket.exists(), "socket removed on exit");
+    in_netns(&a_ns, &format!("busybox ping -c1 -W2 {b_ip}"))
+        .expect("still connected while netd is down");
+    d.restart_after_kill9().unwrap();
+    d.remove_all();
+
+    // --cleanup-on-exit: SIGTERM removes sandboxes, networks and the firewall table.
+    let mut c = Daemon::start_with(&["--cleanup-on-exit"]).unwrap();
+    c.ok(&["network", "create", "gone"]).unwrap();
+    let br = bridge_of(&c, "gone");
+    let s = c
+        .json(&["sandbox", "create", "--name", "g1", "--network", "gone"])
+        .unwrap();
+    let ns = s["netns_path"].as_str().unwrap().to_string();
+    c.stop().unwrap();
+    assert!(!std::path::Path::new(&ns).exists(), "namespace removed");
+    assert!(
+        !netd_tests::host_links().contains(&br),
+        "bridge {br} removed"
+    );
+    assert!(
+        sh(&format!("nft list table inet {}", c.nft_table)).is_err(),
+        "firewall table removed"
+    );
+}
