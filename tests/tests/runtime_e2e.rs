@@ -176,6 +176,30 @@ fn detached_containers_ping_exec_stop_rm() {
         "networking released on exit"
     );
     d.ok(&["rm", "a", "b"]).unwrap();
+    // A detached container's output is kept in its log.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "lg",
+        "--network",
+        "n2",
+        &fs,
+        "/bin/sh",
+        "-c",
+        "echo hello-from-logs",
+    ])
+    .unwrap();
+    let t0 = std::time::Instant::now();
+    while d.json(&["inspect", "lg"]).unwrap()[0]["state"] != "exited" {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(10),
+            "lg did not exit"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(d.ok(&["logs", "lg"]).unwrap().contains("hello-from-logs"));
+    d.ok(&["rm", "lg"]).unwrap();
     assert!(d
         .json(&["ps", "-a"])
         .unwrap()

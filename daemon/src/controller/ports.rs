@@ -78,36 +78,25 @@ fn overlaps(a: &PortBinding, proto: Proto, ip: IpAddr, port: u16, nat_only: bool
 
 /// Bind `ip:port` to prove it is free (and keep it as the proxy listener).
 fn reserve(proto: Proto, ip: IpAddr, port: u16) -> std::io::Result<Option<proxy::StdListener>> {
-    let addr = SocketAddr::new(ip, port);
-    match proto {
-        Proto::Tcp => {
-            let s = socket2::Socket::new(
-                socket2::Domain::for_address(addr),
-                socket2::Type::STREAM,
-                None,
-            )?;
-            s.set_reuse_address(true)?;
-            if ip.is_ipv6() {
-                s.set_only_v6(true)?;
-            }
-            s.bind(&addr.into())?;
-            Ok(Some(proxy::StdListener::Tcp(s.into())))
-        }
-        Proto::Udp => {
-            let s = socket2::Socket::new(
-                socket2::Domain::for_address(addr),
-                socket2::Type::DGRAM,
-                None,
-            )?;
-            if ip.is_ipv6() {
-                s.set_only_v6(true)?;
-            }
-            s.bind(&addr.into())?;
-            Ok(Some(proxy::StdListener::Udp(s.into())))
-        }
+    let ty = match proto {
+        Proto::Tcp => socket2::Type::STREAM,
+        Proto::Udp => socket2::Type::DGRAM,
         // SCTP is served by NAT only; no userland listener.
-        Proto::Sctp => Ok(None),
+        Proto::Sctp => return Ok(None),
+    };
+    let addr = SocketAddr::new(ip, port);
+    let s = socket2::Socket::new(socket2::Domain::for_address(addr), ty, None)?;
+    if proto == Proto::Tcp {
+        s.set_reuse_address(true)?;
     }
+    if ip.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.bind(&addr.into())?;
+    Ok(Some(match proto {
+        Proto::Tcp => proxy::StdListener::Tcp(s.into()),
+        _ => proxy::StdListener::Udp(s.into()),
+    }))
 }
 
 impl Controller {
@@ -175,7 +164,7 @@ impl Controller {
                     // The runtime holds the port: binding it here would fail (Podman)
                     // or steal it. netd's own table above is the conflict check.
                     Ok(None)
-                } else if self.userland_proxy || proto == Proto::Sctp {
+                } else if self.userland_proxy {
                     reserve(proto, host_ip, port)
                 } else {
                     // Without the proxy, still refuse ports someone else holds.

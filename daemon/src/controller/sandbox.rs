@@ -557,7 +557,8 @@ impl Controller {
     pub(crate) async fn update_gateway(&self, st: &State, sid: &str) -> Result<()> {
         self.sandbox_changed(st, sid);
         let sb = &st.sandboxes[sid];
-        if !sb.owns_netns && sb.owner == "docker" || sb.netns_path == HOST_NETNS {
+        // Docker moves and routes its own interfaces; the host's routes are not ours.
+        if sb.owner == "docker" || sb.netns_path == HOST_NETNS {
             return Ok(());
         }
         let eps: Vec<&EndpointRec> = sb
