@@ -13,10 +13,11 @@
 //! from the controller's state after every change and swapped whole.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use drivers::sys::nfnl::{self, Expr};
 use drivers::sys::{Ns, Sys};
 use resolver::{Resolver, SandboxServer, Table};
 
@@ -52,28 +53,32 @@ pub fn wants_dns(st: &State, sb: &SandboxRec) -> bool {
         })
 }
 
-fn dnat_batch(udp_port: u16, tcp_port: u16) -> Vec<u8> {
-    let rule = |proto: &str, port: u16| {
-        serde_json::json!({"add": {"rule": {
-            "family": "ip", "table": DNS_TABLE, "chain": "output",
-            "expr": [
-                {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": DNS_ADDR}},
-                {"match": {"op": "==", "left": {"payload": {"protocol": proto, "field": "dport"}}, "right": 53}},
-                {"dnat": {"addr": DNS_ADDR, "port": port}}
-            ]
-        }}})
-    };
-    let table = serde_json::json!({"table": {"family": "ip", "name": DNS_TABLE}});
-    let v = serde_json::json!({"nftables": [
-        {"add": table.clone()},
-        {"delete": table.clone()},
-        {"add": table},
-        {"add": {"chain": {"family": "ip", "table": DNS_TABLE, "name": "output",
-                 "type": "nat", "hook": "output", "prio": -100, "policy": "accept"}}},
-        rule("udp", udp_port),
-        rule("tcp", tcp_port),
-    ]});
-    serde_json::to_vec(&v).expect("json")
+/// The per-sandbox table DNATing 127.0.0.11:53 (UDP and TCP) to netd's listeners,
+/// loaded over netlink in one batch (no `nft` process: arming runs for every new
+/// sandbox). `replace`: delete whatever an earlier arming left (slow: the kernel waits
+/// for RCU grace periods); otherwise the batch creates the table and fails with EEXIST
+/// when it is there already.
+pub fn dnat_batch(udp_port: u16, tcp_port: u16, replace: bool) -> nfnl::Batch {
+    let a: Ipv4Addr = DNS_ADDR.parse().expect("static");
+    let mut b = nfnl::Batch::new(nfnl::NFPROTO_IPV4);
+    if replace {
+        b.add_table(DNS_TABLE)
+            .delete_table(DNS_TABLE)
+            .add_table(DNS_TABLE);
+    } else {
+        b.create_table(DNS_TABLE);
+    }
+    b.add_base_chain(DNS_TABLE, "output", "nat", nfnl::HOOK_OUTPUT, -100);
+    for (proto, port) in [
+        (libc::IPPROTO_UDP as u8, udp_port),
+        (libc::IPPROTO_TCP as u8, tcp_port),
+    ] {
+        let mut rule = Expr::ip_daddr_eq(a).to_vec();
+        rule.extend(Expr::l4_dport_eq(proto, 53));
+        rule.extend(Expr::dnat4(a, port));
+        b.add_rule(DNS_TABLE, "output", &rule);
+    }
+    b
 }
 
 impl Dns {
@@ -131,7 +136,7 @@ impl Dns {
     }
 
     /// Start arming a new sandbox's listeners now, in parallel with building its
-    /// endpoints (binding sockets and loading the DNAT rules costs a process spawn);
+    /// endpoints (it needs a thread inside the namespace);
     /// the next [`Dns::sync`] collects the result, or drops it if the sandbox turned
     /// out not to want DNS.
     pub fn prearm(&self, sb: &SandboxRec) {
@@ -156,7 +161,7 @@ async fn arm(resolver: Resolver, sys: Arc<dyn Sys>, sb: SandboxRec) -> Result<Sa
     let ns = Ns::path(&sb.netns_path);
     // Adopted namespaces (CNI) may have loopback down.
     let _ = sys.set_up(&ns, "lo", true).await;
-    let (udp, tcp) = drivers::sys::netns::run_in_netns(Path::new(&sb.netns_path), || {
+    let (udp, tcp) = drivers::sys::netns::run_in_netns(Path::new(&sb.netns_path), move || {
         // A deep receive queue rides out short daemon stalls instead of dropping
         // queries (the kernel caps it at net.core.rmem_max).
         let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
@@ -166,18 +171,25 @@ async fn arm(resolver: Resolver, sys: Arc<dyn Sys>, sb: SandboxRec) -> Result<Sa
         s.bind(&addr.into())?;
         let udp: std::net::UdpSocket = s.into();
         let tcp = std::net::TcpListener::bind((DNS_ADDR, 0))?;
+        let (up, tp) = (udp.local_addr()?.port(), tcp.local_addr()?.port());
+        // A new namespace has no table yet: the fast batch. Re-arming (daemon restart,
+        // an adopted namespace that had one) replaces it.
+        dnat_batch(up, tp, false)
+            .commit()
+            .or_else(|e| match e.is_exists() {
+                true => dnat_batch(up, tp, true).commit(),
+                false => Err(e),
+            })
+            .map_err(|e| std::io::Error::other(format!("DNS DNAT rules: {e}")))?;
         Ok::<_, std::io::Error>((udp, tcp))
     })
     .await
     .map_err(|e| Error::internal(format!("entering {}: {e}", sb.netns_path)))?
-    .map_err(|e| Error::internal(format!("binding DNS sockets in {}: {e}", sb.netns_path)))?;
+    .map_err(|e| Error::internal(format!("arming DNS in {}: {e}", sb.netns_path)))?;
     let (up, tp) = (
         udp.local_addr().map_err(io)?.port(),
         tcp.local_addr().map_err(io)?.port(),
     );
-    drivers::sys::nft::apply_json(Some(Path::new(&sb.netns_path)), &dnat_batch(up, tp))
-        .await
-        .map_err(|e| Error::internal(format!("DNS DNAT rules: {e}")))?;
     let server = resolver
         .serve_sandbox(sb.id.clone(), udp, tcp)
         .map_err(|e| Error::internal(format!("DNS listeners: {e}")))?;

@@ -74,7 +74,7 @@ fn names_aliases_ptr_scope_cache() {
     let mut zone = HashMap::new();
     zone.insert("external.test".to_string(), "192.0.2.7".parse().unwrap());
     let stub = StubDns::start(&stub_addr(), zone, false).unwrap();
-    let d = Daemon::start_with(&["--dns", &stub.addr.to_string()]).unwrap();
+    let mut d = Daemon::start_with(&["--dns", &stub.addr.to_string()]).unwrap();
     d.ok(&["network", "create", "n"]).unwrap();
     d.ok(&["network", "create", "m"]).unwrap();
     let (_, web_ip) = sb(&d, "web", "n", &["svc"]);
@@ -179,6 +179,13 @@ fn names_aliases_ptr_scope_cache() {
         ptr[0].starts_with("web-renamed."),
         "PTR follows the rename: {ptr:?}"
     );
+
+    // After a crash the restarted daemon re-arms the sandbox on new ports: its DNAT
+    // table is replaced (two rules, not four) and names resolve again.
+    d.restart_after_kill9().unwrap();
+    assert_eq!(short(&client, "web-renamed"), vec![web_ip.clone()]);
+    let rules = in_netns(&client, "nft list table ip netd_dns").unwrap();
+    assert_eq!(rules.matches("dnat to 127.0.0.11:").count(), 2, "{rules}");
 }
 
 #[test]

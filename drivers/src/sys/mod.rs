@@ -23,6 +23,7 @@ pub mod conntrack;
 pub mod fake;
 pub mod netlink;
 pub mod netns;
+pub mod nfnl;
 pub mod nft;
 pub mod nlsync;
 pub mod placement;
