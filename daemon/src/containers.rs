@@ -12,7 +12,7 @@
 //! the attach socket (SCM_RIGHTS), so the container writes straight to the user's
 //! terminal with no copying, and the exit status comes back on the same connection.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex as StdMutex};
@@ -50,7 +50,7 @@ pub struct ContainerRec {
 pub struct Containers {
     ctl: Arc<Controller>,
     store: Arc<dyn Store>,
-    recs: Mutex<BTreeMap<String, ContainerRec>>,
+    recs: Mutex<crate::controller::Map<ContainerRec>>,
     /// Running containers started by this daemon (for exec and signals).
     live: StdMutex<HashMap<String, Arc<runtime::Container>>>,
     /// Exit notifications: None while running, Some(code) once exited.
@@ -72,7 +72,7 @@ fn now() -> String {
 impl Containers {
     pub fn new(ctl: Arc<Controller>, store: Arc<dyn Store>, data_root: &Path) -> Result<Arc<Self>> {
         let snap = store.load()?;
-        let mut recs = BTreeMap::new();
+        let mut recs = crate::controller::Map::new();
         if let Some(m) = snap.get(&Kind::Container) {
             for (k, v) in m {
                 let r: ContainerRec = serde_json::from_slice(v)

@@ -594,7 +594,9 @@ fn strip_cursors(v: &mut Value) {
 }
 
 /// The records as the store keeps them (JSON).
-fn to_values<T: serde::Serialize>(m: &BTreeMap<String, T>) -> BTreeMap<String, Value> {
+fn to_values<T: serde::Serialize + Clone>(
+    m: &daemon::controller::Map<T>,
+) -> BTreeMap<String, Value> {
     m.iter()
         .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap()))
         .collect()

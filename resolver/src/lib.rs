@@ -5,10 +5,12 @@
 //!
 //! * [`Table`] / [`TableBuilder`] (`table.rs`): pure data, no I/O. Per network: names
 //!   (container name, aliases, 12-hex short id) → addresses, a reverse map for PTR, subnets.
-//!   Per sandbox: the networks it is attached to and its own upstreams. Built whole by the
-//!   daemon on every change. The lookup rules are on [`Table::lookup`].
+//!   Per sandbox: the networks it is attached to and its own upstreams. A persistent value:
+//!   the daemon changes its table record by record and hands the resolver a copy, which
+//!   shares structure, so a change costs the same with 10 or 1,000 containers. The lookup
+//!   rules are on [`Table::lookup`].
 //! * [`Resolver`] (`server.rs`): one per daemon, shared by all sandboxes. Holds the table in an
-//!   `ArcSwap` ([`Resolver::set_table`] swaps it whole, effective for the next query), the
+//!   `ArcSwap` ([`Resolver::set_table`] swaps in a new copy, effective for the next query), the
 //!   answer cache (`cache.rs`), the forwarder (`forward.rs`) and the [`Stats`] counters.
 //! * [`SandboxServer`]: the UDP and TCP listeners of one sandbox, started with
 //!   [`Resolver::serve_sandbox`] on sockets the daemon bound inside the sandbox's netns. All

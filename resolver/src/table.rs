@@ -2,9 +2,10 @@
 //!
 //! A [`Table`] holds, per network, the names (container name, aliases, short id) that map to
 //! addresses, the reverse map (address → PTR target) and the network's subnets; per sandbox,
-//! the networks it is attached to (its *scope*) and its own upstream servers. The daemon builds
-//! a whole new table with [`TableBuilder`] on every change and swaps it into the resolver, so a
-//! table is never mutated after it is built (apart from the round-robin counter).
+//! the networks it is attached to (its *scope*) and its own upstream servers. The daemon keeps
+//! a table, changes it record by record and swaps a (cheap, structure-sharing) copy into the
+//! resolver, so a table the resolver reads is never mutated (apart from the round-robin
+//! counter).
 //!
 //! The lookup rules are documented on [`Table::lookup`].
 
@@ -34,44 +35,56 @@ pub enum Answer {
     Forward,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct NetworkRecords {
-    id: String,
     /// Lower-case network name, used for `name.network` questions and PTR targets.
     name: String,
     /// Lower-case name → addresses, in registration order, without duplicates.
-    names: HashMap<String, Vec<IpAddr>>,
+    names: imbl::HashMap<String, Vec<IpAddr>>,
     /// Address → PTR target (`container.network.`).
-    reverse: HashMap<IpAddr, String>,
+    reverse: imbl::HashMap<IpAddr, String>,
     subnets: Vec<Subnet>,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq)]
 struct SandboxScope {
-    /// Indices into `Table::networks`.
-    networks: Vec<usize>,
+    /// Network ids, without duplicates; ids the table does not know match nothing.
+    networks: Vec<String>,
     upstreams: Vec<SocketAddr>,
 }
 
-/// An immutable snapshot of every name the resolver answers locally. Build it with
-/// [`TableBuilder`] (or [`Table::builder`]).
+/// Every name the resolver answers locally.
+///
+/// A table is a persistent value: the per-name maps share structure between copies, so
+/// cloning one is cheap (O(networks)) and changing a copy costs O(log n) per record.
+/// The daemon keeps one table, applies each change to it ([`Table::add_endpoint`],
+/// [`Table::remove_endpoint`], [`Table::set_sandbox_scope`], ...) and hands the resolver a
+/// clone, so the cost of a change does not grow with the number of containers.
+/// [`TableBuilder`] builds one from scratch.
 #[derive(Debug, Default)]
 pub struct Table {
-    networks: Vec<NetworkRecords>,
-    sandboxes: HashMap<String, SandboxScope>,
+    networks: HashMap<String, NetworkRecords>,
+    sandboxes: imbl::HashMap<String, SandboxScope>,
     default_upstreams: Vec<SocketAddr>,
     rotation: AtomicUsize,
 }
 
-/// Builds a [`Table`]. Every method may be called in any order; sandbox scopes may name
-/// networks that are added later (or never: unknown network ids are ignored at build time).
-#[derive(Debug, Default)]
-pub struct TableBuilder {
-    networks: Vec<NetworkRecords>,
-    network_index: HashMap<String, usize>,
-    scopes: HashMap<String, (Vec<String>, Vec<SocketAddr>)>,
-    default_upstreams: Vec<SocketAddr>,
+impl Clone for Table {
+    fn clone(&self) -> Self {
+        Table {
+            networks: self.networks.clone(),
+            sandboxes: self.sandboxes.clone(),
+            default_upstreams: self.default_upstreams.clone(),
+            rotation: AtomicUsize::new(self.rotation.load(Ordering::Relaxed)),
+        }
+    }
 }
+
+/// Builds a [`Table`] from scratch. Every method may be called in any order; sandbox
+/// scopes may name networks that are added later (or never: unknown network ids match
+/// nothing).
+#[derive(Debug, Default)]
+pub struct TableBuilder(Table);
 
 impl TableBuilder {
     /// An empty builder.
@@ -79,25 +92,121 @@ impl TableBuilder {
         Self::default()
     }
 
+    /// See [`Table::add_endpoint`].
+    pub fn add_endpoint(
+        &mut self,
+        network_id: &str,
+        network_name: &str,
+        container_name: &str,
+        aliases: &[String],
+        short_id: &str,
+        addrs: &[IpAddr],
+    ) -> &mut Self {
+        self.0.add_endpoint(
+            network_id,
+            network_name,
+            container_name,
+            aliases,
+            short_id,
+            addrs,
+        );
+        self
+    }
+
+    /// See [`Table::set_network`] (the name is kept when `network_name` is empty).
+    pub fn set_network_subnets(
+        &mut self,
+        network_id: &str,
+        network_name: &str,
+        subnets: &[Subnet],
+    ) -> &mut Self {
+        self.0.set_network(network_id, network_name, subnets);
+        self
+    }
+
+    /// See [`Table::set_sandbox_scope`].
+    pub fn set_sandbox_scope(
+        &mut self,
+        sandbox_id: &str,
+        networks: &[String],
+        upstreams: &[SocketAddr],
+    ) -> &mut Self {
+        self.0.set_sandbox_scope(sandbox_id, networks, upstreams);
+        self
+    }
+
+    /// See [`Table::set_default_upstreams`].
+    pub fn set_default_upstreams(&mut self, upstreams: &[SocketAddr]) -> &mut Self {
+        self.0.set_default_upstreams(upstreams);
+        self
+    }
+
+    /// The table built.
+    pub fn build(self) -> Table {
+        self.0
+    }
+}
+
+/// The names one endpoint registers: container name, aliases and short id, normalized,
+/// without empties.
+fn endpoint_keys<'a>(
+    container_name: &'a str,
+    aliases: &'a [String],
+    short_id: &'a str,
+) -> impl Iterator<Item = String> + 'a {
+    std::iter::once(container_name)
+        .chain(aliases.iter().map(String::as_str))
+        .chain(std::iter::once(short_id))
+        .map(|k| normalize(k).into_owned())
+        .filter(|k| !k.is_empty())
+}
+
+/// `container.network.` (or `container.` on a nameless network).
+fn ptr_target(cname: &str, network: &str) -> String {
+    if network.is_empty() {
+        format!("{cname}.")
+    } else {
+        format!("{cname}.{network}.")
+    }
+}
+
+impl Table {
+    /// Shorthand for [`TableBuilder::new`].
+    pub fn builder() -> TableBuilder {
+        TableBuilder::new()
+    }
+
     fn network(&mut self, network_id: &str, network_name: &str) -> &mut NetworkRecords {
-        let idx = match self.network_index.get(network_id) {
-            Some(&i) => i,
-            None => {
-                self.networks.push(NetworkRecords {
-                    id: network_id.to_string(),
-                    name: normalize(network_name).into_owned(),
-                    ..Default::default()
-                });
-                let i = self.networks.len() - 1;
-                self.network_index.insert(network_id.to_string(), i);
-                i
-            }
-        };
-        let net = &mut self.networks[idx];
+        let net = self.networks.entry(network_id.to_string()).or_default();
         if net.name.is_empty() && !network_name.is_empty() {
             net.name = normalize(network_name).into_owned();
         }
         net
+    }
+
+    /// Declares a network: its name (kept when `network_name` is empty) and subnets.
+    /// Renaming does not rewrite PTR targets already registered: remove the network's
+    /// endpoints first and add them again after.
+    /// Reverse questions for addresses inside the subnets that match no container get
+    /// NXDOMAIN locally instead of being forwarded.
+    pub fn set_network(
+        &mut self,
+        network_id: &str,
+        network_name: &str,
+        subnets: &[Subnet],
+    ) -> &mut Self {
+        let net = self.network(network_id, network_name);
+        if !network_name.is_empty() {
+            net.name = normalize(network_name).into_owned();
+        }
+        net.subnets = subnets.to_vec();
+        self
+    }
+
+    /// Forgets a network and every name on it.
+    pub fn remove_network(&mut self, network_id: &str) -> &mut Self {
+        self.networks.remove(network_id);
+        self
     }
 
     /// Registers a container endpoint on a network. The container name, every alias and the
@@ -114,13 +223,8 @@ impl TableBuilder {
         addrs: &[IpAddr],
     ) -> &mut Self {
         let net = self.network(network_id, network_name);
-        let keys = std::iter::once(container_name)
-            .chain(aliases.iter().map(String::as_str))
-            .chain(std::iter::once(short_id))
-            .map(normalize)
-            .filter(|k| !k.is_empty());
-        for key in keys {
-            let entry = net.names.entry(key.into_owned()).or_default();
+        for key in endpoint_keys(container_name, aliases, short_id) {
+            let entry = net.names.entry(key).or_default();
             for a in addrs {
                 if !entry.contains(a) {
                     entry.push(*a);
@@ -129,11 +233,7 @@ impl TableBuilder {
         }
         let cname = normalize(container_name);
         if !cname.is_empty() {
-            let target = if net.name.is_empty() {
-                format!("{cname}.")
-            } else {
-                format!("{cname}.{}.", net.name)
-            };
+            let target = ptr_target(&cname, &net.name);
             for a in addrs {
                 net.reverse.entry(*a).or_insert_with(|| target.clone());
             }
@@ -141,15 +241,35 @@ impl TableBuilder {
         self
     }
 
-    /// Declares a network's subnets: reverse questions for addresses inside them that match no
-    /// container get NXDOMAIN locally instead of being forwarded.
-    pub fn set_network_subnets(
+    /// Undoes [`Table::add_endpoint`] called with the same arguments: the endpoint's
+    /// addresses leave its names (a name shared with another endpoint keeps that one's
+    /// addresses) and its reverse entries go.
+    pub fn remove_endpoint(
         &mut self,
         network_id: &str,
-        network_name: &str,
-        subnets: &[Subnet],
+        container_name: &str,
+        aliases: &[String],
+        short_id: &str,
+        addrs: &[IpAddr],
     ) -> &mut Self {
-        self.network(network_id, network_name).subnets = subnets.to_vec();
+        let Some(net) = self.networks.get_mut(network_id) else {
+            return self;
+        };
+        for key in endpoint_keys(container_name, aliases, short_id) {
+            if let Some(list) = net.names.get_mut(&key) {
+                list.retain(|a| !addrs.contains(a));
+                if list.is_empty() {
+                    net.names.remove(&key);
+                }
+            }
+        }
+        let cname = normalize(container_name);
+        let target = ptr_target(&cname, &net.name);
+        for a in addrs {
+            if net.reverse.get(a) == Some(&target) {
+                net.reverse.remove(a);
+            }
+        }
         self
     }
 
@@ -161,10 +281,25 @@ impl TableBuilder {
         networks: &[String],
         upstreams: &[SocketAddr],
     ) -> &mut Self {
-        self.scopes.insert(
+        let mut nets: Vec<String> = Vec::with_capacity(networks.len());
+        for n in networks {
+            if !nets.contains(n) {
+                nets.push(n.clone());
+            }
+        }
+        self.sandboxes.insert(
             sandbox_id.to_string(),
-            (networks.to_vec(), upstreams.to_vec()),
+            SandboxScope {
+                networks: nets,
+                upstreams: upstreams.to_vec(),
+            },
         );
+        self
+    }
+
+    /// Forgets a sandbox's scope (its questions are all forwarded afterwards).
+    pub fn remove_sandbox(&mut self, sandbox_id: &str) -> &mut Self {
+        self.sandboxes.remove(sandbox_id);
         self
     }
 
@@ -175,56 +310,19 @@ impl TableBuilder {
         self
     }
 
-    /// Freezes the builder into a table.
-    pub fn build(self) -> Table {
-        let sandboxes = self
-            .scopes
-            .into_iter()
-            .map(|(sb, (nets, upstreams))| {
-                let mut networks: Vec<usize> = Vec::with_capacity(nets.len());
-                for n in &nets {
-                    if let Some(&i) = self.network_index.get(n) {
-                        if !networks.contains(&i) {
-                            networks.push(i);
-                        }
-                    }
-                }
-                (
-                    sb,
-                    SandboxScope {
-                        networks,
-                        upstreams,
-                    },
-                )
-            })
-            .collect();
-        Table {
-            networks: self.networks,
-            sandboxes,
-            default_upstreams: self.default_upstreams,
-            rotation: AtomicUsize::new(0),
-        }
-    }
-}
-
-impl Table {
-    /// Shorthand for [`TableBuilder::new`].
-    pub fn builder() -> TableBuilder {
-        TableBuilder::new()
-    }
-
     /// Whether the table knows this sandbox.
     pub fn has_sandbox(&self, sandbox_id: &str) -> bool {
         self.sandboxes.contains_key(sandbox_id)
     }
 
-    /// Ids of the networks a sandbox is attached to (empty for an unknown sandbox).
+    /// Ids of the known networks a sandbox is attached to (empty for an unknown sandbox).
     pub fn sandbox_networks(&self, sandbox_id: &str) -> Vec<&str> {
         self.scope(sandbox_id)
             .map(|s| {
                 s.networks
                     .iter()
-                    .map(|&i| self.networks[i].id.as_str())
+                    .filter(|n| self.networks.contains_key(*n))
+                    .map(String::as_str)
                     .collect()
             })
             .unwrap_or_default()
@@ -241,6 +339,14 @@ impl Table {
 
     fn scope(&self, sandbox_id: &str) -> Option<&SandboxScope> {
         self.sandboxes.get(sandbox_id)
+    }
+
+    /// The records of the networks in a scope that the table knows.
+    fn scope_networks<'a>(
+        &'a self,
+        scope: &'a SandboxScope,
+    ) -> impl Iterator<Item = &'a NetworkRecords> + 'a {
+        scope.networks.iter().filter_map(|n| self.networks.get(n))
     }
 
     /// Answers one question for one sandbox. The rules, in order:
@@ -266,7 +372,7 @@ impl Table {
         let Some(scope) = self.scope(sandbox_id) else {
             return Answer::Forward;
         };
-        if scope.networks.is_empty() {
+        if self.scope_networks(scope).next().is_none() {
             return Answer::Forward;
         }
         let name = normalize(qname);
@@ -279,13 +385,12 @@ impl Table {
 
         let mut found = false;
         let mut addrs: Vec<IpAddr> = Vec::new();
-        for &i in &scope.networks {
-            found |= collect(&self.networks[i], &name, qtype, &mut addrs);
+        for net in self.scope_networks(scope) {
+            found |= collect(net, &name, qtype, &mut addrs);
         }
         if !found {
             // `x.network`: look `x` up in that network only.
-            for &i in &scope.networks {
-                let net = &self.networks[i];
+            for net in self.scope_networks(scope) {
                 if let Some(x) = strip_network_suffix(&name, &net.name) {
                     found |= collect(net, x, qtype, &mut addrs);
                 }
@@ -307,8 +412,7 @@ impl Table {
     fn lookup_reverse(&self, scope: &SandboxScope, ip: IpAddr, qtype: RecordType) -> Answer {
         let mut targets: Vec<String> = Vec::new();
         let mut in_subnet = false;
-        for &i in &scope.networks {
-            let net = &self.networks[i];
+        for net in self.scope_networks(scope) {
             if let Some(t) = net.reverse.get(&ip) {
                 if !targets.contains(t) {
                     targets.push(t.clone());

@@ -279,3 +279,131 @@ fn duplicate_registrations_are_merged() {
     // An empty short id registers nothing.
     assert_eq!(t.lookup("s", "", RecordType::A), Answer::Forward);
 }
+
+mod incremental {
+    //! A table changed endpoint by endpoint answers exactly like one built from scratch
+    //! out of the endpoints that remain, and a copy handed out before a change does not
+    //! see it.
+    use super::*;
+    use proptest::prelude::*;
+
+    /// (network index, container index, alias index or none, address host byte)
+    type Ep = (usize, usize, Option<usize>, u8);
+
+    const NETS: [&str; 2] = ["n0", "n1"];
+    const NAMES: [&str; 4] = ["web", "db", "c.with.dots", "api"];
+    const ALIASES: [&str; 2] = ["svc", "shared"];
+
+    fn args(e: &Ep) -> (&'static str, String, Vec<String>, String, Vec<IpAddr>) {
+        let (n, c, a, h) = *e;
+        (
+            NETS[n],
+            NAMES[c].to_string(),
+            a.map(|a| vec![ALIASES[a].to_string()]).unwrap_or_default(),
+            format!("{c:012x}"),
+            vec![ip(&format!("10.{n}.0.{h}"))],
+        )
+    }
+
+    fn add(t: &mut Table, e: &Ep) {
+        let (n, c, a, s, ad) = args(e);
+        t.add_endpoint(n, n, &c, &a, &s, &ad);
+    }
+
+    fn remove(t: &mut Table, e: &Ep) {
+        let (n, c, a, s, ad) = args(e);
+        t.remove_endpoint(n, &c, &a, &s, &ad);
+    }
+
+    fn scoped(t: &mut Table) {
+        for n in NETS {
+            t.set_network(
+                n,
+                n,
+                &[Subnet::new(ip(&format!("10.{}.0.0", &n[1..])), 24).unwrap()],
+            );
+        }
+        t.set_sandbox_scope("sb", &["n0".into(), "n1".into()], &[]);
+    }
+
+    fn answers(t: &Table) -> Vec<(String, RecordType, Answer)> {
+        let mut qs: Vec<String> = NAMES
+            .iter()
+            .chain(ALIASES.iter())
+            .map(|s| s.to_string())
+            .collect();
+        for n in NETS {
+            qs.extend(NAMES.iter().map(|c| format!("{c}.{n}")));
+            for h in 0..8 {
+                qs.push(format!("{h}.0.{}.10.in-addr.arpa", &n[1..]));
+            }
+        }
+        for c in 0..NAMES.len() {
+            qs.push(format!("{c:012x}"));
+        }
+        let mut out = vec![];
+        for q in qs {
+            for ty in [RecordType::A, RecordType::PTR] {
+                let mut a = t.lookup("sb", &q, ty);
+                if let Answer::Addrs(v) = &mut a {
+                    v.sort(); // round-robin rotation is not part of the comparison
+                }
+                out.push((q.clone(), ty, a));
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn incremental_equals_rebuilt(
+            ops in proptest::collection::vec(
+                (any::<bool>(), 0..2usize, 0..4usize, proptest::option::of(0..2usize), 1..8u8),
+                1..40,
+            )
+        ) {
+            let mut t = Table::default();
+            scoped(&mut t);
+            // Endpoints present; one address per network holds one endpoint (as IPAM does).
+            let mut live: Vec<Ep> = vec![];
+            for (is_add, n, c, a, h) in ops {
+                let e: Ep = (n, c, a, h);
+                if is_add {
+                    if live.iter().any(|x| x.0 == n && (x.3 == h || x.1 == c)) {
+                        continue;
+                    }
+                    let before = t.clone();
+                    let snapshot = answers(&before);
+                    add(&mut t, &e);
+                    live.push(e);
+                    prop_assert_eq!(answers(&before), snapshot, "a copy saw a later change");
+                } else if let Some(i) = live.iter().position(|x| x.0 == n && x.1 == c) {
+                    let e = live.remove(i);
+                    remove(&mut t, &e);
+                }
+                let mut fresh = Table::default();
+                scoped(&mut fresh);
+                for e in &live {
+                    add(&mut fresh, e);
+                }
+                prop_assert_eq!(answers(&t), answers(&fresh));
+            }
+        }
+    }
+
+    #[test]
+    fn removing_a_sandbox_or_network_forgets_it() {
+        let mut t = Table::default();
+        scoped(&mut t);
+        add(&mut t, &(0, 0, Some(0), 2));
+        assert_eq!(
+            addrs(t.lookup("sb", "web", RecordType::A)),
+            vec![ip("10.0.0.2")]
+        );
+        t.remove_network("n0");
+        assert_eq!(t.lookup("sb", "web", RecordType::A), Answer::Forward);
+        assert_eq!(t.sandbox_networks("sb"), vec!["n1"]);
+        t.remove_sandbox("sb");
+        assert!(!t.has_sandbox("sb"));
+    }
+}

@@ -47,12 +47,17 @@ pub struct Config {
     pub userland_proxy: bool,
 }
 
+/// A map of records by id. Persistent (structure-sharing): cloning the whole state to
+/// publish it after an operation costs O(1) plus the nodes the operation changed, so
+/// the cost of an operation does not grow with the number of objects.
+pub type Map<V> = imbl::OrdMap<String, V>;
+
 /// Everything netd knows; mirrored in the store.
 #[derive(Debug, Clone)]
 pub struct State {
-    pub networks: BTreeMap<String, NetworkRec>,
-    pub endpoints: BTreeMap<String, EndpointRec>,
-    pub sandboxes: BTreeMap<String, SandboxRec>,
+    pub networks: Map<NetworkRec>,
+    pub endpoints: Map<EndpointRec>,
+    pub sandboxes: Map<SandboxRec>,
     pub ipam: ipam::Ipam,
 }
 
@@ -106,9 +111,9 @@ pub fn check_name(what: &str, name: &str) -> Result<()> {
 }
 
 /// Find an object by full id, exact name, or unique id prefix.
-pub fn resolve<'a, T>(
+pub fn resolve<'a, T: Clone>(
     what: &str,
-    map: &'a BTreeMap<String, T>,
+    map: &'a Map<T>,
     name_of: impl Fn(&T) -> &str,
     key: &str,
 ) -> Result<&'a T> {
@@ -345,9 +350,9 @@ pub(crate) fn load_state(store: &dyn Store, cfg: &Config) -> Result<State> {
             .map_err(|e| Error::internal(format!("corrupt store record {k}: {e}")))
     }
     let mut state = State {
-        networks: BTreeMap::new(),
-        endpoints: BTreeMap::new(),
-        sandboxes: BTreeMap::new(),
+        networks: Map::new(),
+        endpoints: Map::new(),
+        sandboxes: Map::new(),
         ipam: ipam::Ipam::with_default_pools(
             cfg.default_pools.clone(),
             ipam::DefaultPool::docker_global(),

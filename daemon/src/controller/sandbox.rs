@@ -176,7 +176,11 @@ impl Controller {
                         }
                     }
                     st.sandboxes.insert(id.clone(), sb);
-                    ctl.sandbox_changed(st, &id);
+                    // Each connect writes the files once it has routed; a sandbox
+                    // without networks gets them now.
+                    if conns.is_empty() {
+                        ctl.sandbox_changed(st, &id);
+                    }
                     for (net, opts) in conns {
                         if let Err(e) = ctl.connect_locked(st, &net, &id, opts).await {
                             let _ = ctl.delete_sandbox_locked(st, &id).await;
