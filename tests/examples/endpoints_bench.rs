@@ -10,7 +10,9 @@
 //! `ENDPOINTS_SAMPLES` (default 20) attachments at each N; the measured attachments are
 //! kept, so sample k at level N has N + k endpoints beside it):
 //! - netd: a private `netd` (its own socket, data and exec roots, nft table, no default
-//!   bridge, no Docker plugin socket, log level warn); one user-defined bridge network; one
+//!   bridge, no Docker plugin socket, log level warn; the exec root on a tmpfs of the
+//!   bench's own, as /run is on a standard Debian host, the store on disk); one
+//!   user-defined bridge network; one
 //!   REST call `POST /sandboxes {"networks":[{"target": NET}]}` over netd's unix socket per
 //!   attachment: it creates the namespace, the endpoint, joins, routes, hosts/resolv.conf
 //!   and arms the embedded DNS. Rules: the rules of netd's nftables table.
@@ -95,6 +97,18 @@ impl Netd {
         let socket = dir.path().join("netd.sock");
         let table = format!("netd_e{u}");
         let log = std::fs::File::create(dir.path().join("netd.log"))?;
+        // Runtime files (namespace mounts, hosts/resolv.conf) on a tmpfs, as /run is on
+        // any standard Debian host; the state store stays on disk.
+        let run = dir.path().join("run");
+        std::fs::create_dir_all(&run)?;
+        nix::mount::mount(
+            Some("tmpfs"),
+            &run,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some("mode=0755,size=256m"),
+        )
+        .context("tmpfs for the exec root")?;
         let child = Command::new(bin("netd"))
             .arg("--socket")
             .arg(&socket)
@@ -116,8 +130,14 @@ impl Netd {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
-            .spawn()
-            .context("spawn netd")?;
+            .spawn();
+        let child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = nix::mount::umount2(&run, nix::mount::MntFlags::MNT_DETACH);
+                return Err(e).context("spawn netd");
+            }
+        };
         let mut d = Netd {
             dir,
             socket,
@@ -248,6 +268,10 @@ impl Netd {
             }
         }
         let _ = nix::mount::umount2(&nsdir, nix::mount::MntFlags::MNT_DETACH);
+        let _ = nix::mount::umount2(
+            &self.dir.path().join("run"),
+            nix::mount::MntFlags::MNT_DETACH,
+        );
     }
 }
 

@@ -15,6 +15,7 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
 
 use rtnetlink::packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
@@ -36,18 +37,47 @@ pub struct SyncNetlink {
     buf: Vec<u8>,
     /// name -> (index, MAC) for links looked up during this batch.
     links: HashMap<String, (u32, Option<String>)>,
-    /// A private procfs for sysctls: not tried yet / unavailable / open.
-    proc: Option<Option<OwnedFd>>,
+    /// The private procfs for sysctls: not asked for yet / unavailable / held.
+    proc: Option<Option<Arc<OwnedFd>>>,
+}
+
+/// How many sysctl batches share one private procfs instance before a new one is made.
+const PROC_REUSE: u32 = 64;
+
+/// The private procfs instance sysctl writes go through, shared by all namespace
+/// threads and replaced every [`PROC_REUSE`] uses. Why shared: releasing an instance
+/// unmounts it, and that costs time proportional to the mounts in the daemon's mount
+/// namespace (one per sandbox under the netns directory: 25 us at 10 sandboxes,
+/// 100–400 us at 500). Why replaced: each namespace that looks a sysctl up leaves
+/// entries in the instance's dentry chains (see [`private_proc`]), so a forever
+/// instance would slow lookups down as sandboxes come and go. With a new one every 64
+/// batches, chains stay at most 64 long and the unmount is paid once per 64.
+fn shared_proc() -> Option<Arc<OwnedFd>> {
+    static PROC: std::sync::Mutex<Option<(Arc<OwnedFd>, u32)>> = std::sync::Mutex::new(None);
+    let mut g = PROC.lock().unwrap_or_else(|e| e.into_inner());
+    match g.as_mut() {
+        Some((fd, uses)) if *uses < PROC_REUSE => {
+            *uses += 1;
+            Some(fd.clone())
+        }
+        _ => {
+            // The old instance (if any) goes when its last user is done.
+            let fd = Arc::new(private_proc().ok()?);
+            *g = Some((fd.clone(), 1));
+            Some(fd)
+        }
+    }
 }
 
 /// A new, unattached procfs instance (`fsopen("proc")` + `fsmount`), as a
 /// directory fd. Why: every lookup below `/proc/sys/net` walks a dentry hash
 /// chain holding one `net` entry per network namespace that was ever looked
 /// up through that procfs (0.4 us each, under a global lock): with 500
-/// sandboxes a sysctl write costs ~0.2 ms more than with 10. A fresh instance
-/// has its own dentries, so the walk is short whatever the number of
-/// namespaces; it is released when the fd closes. The namespace is still the
-/// calling thread's (procfs resolves /proc/sys/net against the caller).
+/// sandboxes a sysctl write costs ~0.2 ms more than with 10. A young instance
+/// has few dentries, so the walk is short whatever the number of namespaces
+/// (see [`shared_proc`]); it is released when the last fd closes. The
+/// namespace is still the calling thread's (procfs resolves /proc/sys/net
+/// against the caller).
 fn private_proc() -> std::io::Result<OwnedFd> {
     const FSOPEN_CLOEXEC: libc::c_uint = 1;
     const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
@@ -329,7 +359,7 @@ impl SyncNetlink {
         };
         let path = sysctl_path(key)?;
         if self.proc.is_none() {
-            self.proc = Some(private_proc().ok());
+            self.proc = Some(shared_proc());
         }
         if let Some(Some(dir)) = &self.proc {
             let rel = path.strip_prefix("/proc").unwrap_or(&path);
