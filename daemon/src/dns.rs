@@ -35,7 +35,11 @@ pub struct Dns {
     sys: Arc<dyn Sys>,
     /// The state the resolver's table was last brought in line with.
     synced: Mutex<Synced>,
-    servers: Mutex<HashMap<String, SandboxServer>>,
+    servers: Mutex<HashMap<String, Armed>>,
+    /// Removals of the DNAT table from namespaces that outlive their listeners
+    /// (adopted ones, or a sandbox that left its last DNS network), by netns path.
+    /// Arming in the same namespace waits for them, so they never remove a newer table.
+    teardowns: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     /// Listeners being armed ahead of time (while the sandbox's endpoints are built).
     pending: Mutex<HashMap<String, tokio::task::JoinHandle<Result<SandboxServer>>>>,
     /// Search domains and options copied from the host's resolv.conf.
@@ -93,6 +97,7 @@ impl Dns {
             sys,
             synced: Mutex::new(Synced::default()),
             servers: Mutex::new(HashMap::new()),
+            teardowns: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             host_search: rc.search,
         }
@@ -126,7 +131,12 @@ impl Dns {
         for id in check {
             let want = st.sandboxes.get(&id).filter(|s| wants_dns(st, s));
             let Some(sb) = want else {
-                self.servers.lock().unwrap().remove(&id);
+                if let Some(a) = self.servers.lock().unwrap().remove(&id) {
+                    // A namespace netd deletes with its sandbox takes the table along.
+                    if !a.owns_netns || st.sandboxes.contains_key(&id) {
+                        self.teardown(a.netns_path);
+                    }
+                }
                 if let Some(h) = self.pending.lock().unwrap().remove(&id) {
                     h.abort();
                 }
@@ -141,11 +151,18 @@ impl Dns {
                     Ok(r) => r,
                     Err(e) => Err(Error::internal(format!("arming DNS: {e}"))),
                 },
-                None => arm(self.resolver.clone(), self.sys.clone(), sb.clone()).await,
+                None => self.arm(sb).await,
             };
             match res {
                 Ok(s) => {
-                    self.servers.lock().unwrap().insert(sb.id.clone(), s);
+                    self.servers.lock().unwrap().insert(
+                        sb.id.clone(),
+                        Armed {
+                            _server: s,
+                            netns_path: sb.netns_path.clone(),
+                            owns_netns: sb.owns_netns,
+                        },
+                    );
                 }
                 Err(e) => {
                     self.synced.lock().unwrap().retry.insert(sb.id.clone());
@@ -160,10 +177,52 @@ impl Dns {
     /// the next [`Dns::sync`] collects the result, or drops it if the sandbox turned
     /// out not to want DNS.
     pub fn prearm(&self, sb: &SandboxRec) {
-        let h = tokio::spawn(arm(self.resolver.clone(), self.sys.clone(), sb.clone()));
+        let h = tokio::spawn(self.arm(sb));
         if let Some(old) = self.pending.lock().unwrap().insert(sb.id.clone(), h) {
             old.abort();
         }
+    }
+
+    /// Arming as a future that owns what it needs, after any teardown still running
+    /// in the same namespace.
+    fn arm(&self, sb: &SandboxRec) -> impl std::future::Future<Output = Result<SandboxServer>> {
+        let before = self.teardowns.lock().unwrap().remove(&sb.netns_path);
+        let (resolver, sys, sb) = (self.resolver.clone(), self.sys.clone(), sb.clone());
+        async move {
+            if let Some(h) = before {
+                let _ = h.await;
+            }
+            arm(resolver, sys, sb).await
+        }
+    }
+
+    /// Remove the DNAT table from a namespace that stays (in the background: deleting a
+    /// table waits for an RCU grace period, 5–15 ms). Gone namespace or table: done.
+    fn teardown(&self, netns_path: String) {
+        let mut g = self.teardowns.lock().unwrap();
+        // Finished ones have nothing left to wait for (this keeps the map as small as
+        // the number of teardowns in flight).
+        g.retain(|_, h| !h.is_finished());
+        let before = g.remove(&netns_path);
+        let path = netns_path.clone();
+        let h = tokio::spawn(async move {
+            if let Some(h) = before {
+                let _ = h.await;
+            }
+            let r = drivers::sys::netns::run_in_netns(Path::new(&path), || {
+                let mut b = nfnl::Batch::new(nfnl::NFPROTO_IPV4);
+                b.delete_table(DNS_TABLE);
+                b.commit()
+            })
+            .await;
+            match r {
+                Ok(Err(e)) if !e.is_gone() => {
+                    tracing::warn!(netns = %path, error = %e, "removing the DNS DNAT table")
+                }
+                _ => {}
+            }
+        });
+        g.insert(netns_path, h);
     }
 
     pub fn is_armed(&self, sandbox_id: &str) -> bool {
@@ -174,6 +233,13 @@ impl Dns {
     pub fn search(&self) -> &[String] {
         &self.host_search
     }
+}
+
+/// A sandbox's running listeners, and where their DNAT table lives.
+struct Armed {
+    _server: SandboxServer,
+    netns_path: String,
+    owns_netns: bool,
 }
 
 /// Bind the sockets inside the sandbox, DNAT port 53 to them, serve.

@@ -190,6 +190,20 @@ fn add_check_del_every_version() -> Result<()> {
             "{v}: sandbox left: {:?}",
             cni_sandboxes(&d)
         );
+        // The embedded DNS's DNAT table leaves the runtime's namespace too (removed in
+        // the background right after DEL answers).
+        let gone = (0..60).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            ns.exec("nft list table ip netd_dns").is_err()
+        });
+        assert!(gone, "{v}: netd_dns table left in the namespace after DEL");
+        if k == 0 {
+            // ADD again in the same namespace: armed again with a fresh table.
+            let r2 = add_list(&list, &e, &caps).context("ADD again")?;
+            let t = ns.exec("nft list table ip netd_dns")?;
+            assert_eq!(t.matches("dnat to 127.0.0.11:").count(), 2, "{t}");
+            del_list(&list, &e, &caps, Some(&r2)).context("DEL again")?;
+        }
         // Idempotent DEL: again, for an unknown container, and without a netns.
         del_list(&list, &e, &caps, Some(&r)).with_context(|| format!("second DEL {v}"))?;
         let mut unknown = e.clone();
