@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use drivers::sys::{Ns, Sys};
 use drivers::Driver;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,4 +123,19 @@ async fn dual_stack() {
     assert!(st.routes.iter().any(|r| r.destination.is_ipv6()
         && r.destination.prefix() == 0
         && r.gateway == Some(ip("fd00:41::1"))));
+    // The bridge ports forward IPv6 (above) with no IPv6 of their own.
+    let ports: Vec<_> = t
+        .sys
+        .list_links(&Ns::Host)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.kind.as_deref() == Some("veth"))
+        .collect();
+    assert_eq!(ports.len(), 2, "{ports:?}");
+    for p in ports {
+        let key = format!("net/ipv6/conf/{}/disable_ipv6", p.name);
+        let v = t.sys.sysctl_get(&Ns::Host, &key).await.unwrap();
+        assert_eq!(v.trim(), "1", "{key}");
+    }
 }

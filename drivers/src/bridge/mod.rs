@@ -567,6 +567,15 @@ impl Driver for BridgeDriver {
             if self.sys.get_link(&h, &peer).await?.is_some() {
                 self.sys.set_mac(&h, &peer, &mac).await?;
             }
+            // The host end is a bridge port: it forwards IPv6 at L2 but needs no IPv6
+            // of its own. Off before it is up, so the kernel does no link-local address,
+            // DAD, MLD reports or router solicitations per endpoint (seconds of timer
+            // work after each attachment, and routes every later link change walks).
+            // Best effort: IPv6 may be off in the kernel.
+            let key = format!("net/ipv6/conf/{host}/disable_ipv6");
+            if let Err(e) = self.sys.sysctl_set(&h, &key, "1").await {
+                tracing::debug!(error = %e, "disabling IPv6 on a bridge port (ignored)");
+            }
             self.sys.set_up(&h, &host, true).await
         };
         if let Err(e) = steps.await {

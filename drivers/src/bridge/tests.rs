@@ -124,11 +124,12 @@ async fn endpoint_lifecycle_and_rollback() {
     assert_eq!(info.host_ifname.as_deref(), Some("vnd00112233"));
     assert_eq!(info.container_ifname.as_deref(), Some("vnc00112233"));
     assert_eq!(info.mac.as_deref(), Some("02:42:0a:07:00:02"));
-    let tail: Vec<_> = sys.calls().into_iter().rev().take(5).collect();
+    let tail: Vec<_> = sys.calls().into_iter().rev().take(6).collect();
     assert_eq!(
         tail,
         vec![
             "set_up host vnd00112233 true",
+            "sysctl_set host net/ipv6/conf/vnd00112233/disable_ipv6=1",
             "set_mac host vnc00112233 02:42:0a:07:00:02",
             "set_bridge_port host vnd00112233 hairpin=Some(true) isolated=None",
             "set_master host vnd00112233 Some(\"br-abcdef012345\")",
