@@ -84,8 +84,15 @@ async fn same_network_talks_other_network_isolated_until_joined() {
 async fn dual_stack() {
     require_root!();
     let t = TestHost::new("v6").await;
-    let n = network("net6", &brname("nd6"), "10.41.0.0/24", Some("fd00:41::/64"));
+    let br = brname("nd6");
+    let n = network("net6", &br, "10.41.0.0/24", Some("fd00:41::/64"));
     t.driver.create_network(&n).await.unwrap();
+    let bridge_mac = || async {
+        let l = t.sys.get_link(&Ns::Host, &br).await.unwrap().unwrap();
+        l.mac.unwrap()
+    };
+    let mac0 = bridge_mac().await;
+    assert!(mac0.starts_with("02:42:"), "bridge MAC {mac0}");
     let s1 = t.netns("s1").await;
     let s2 = t.netns("s2").await;
     attach(
@@ -123,6 +130,8 @@ async fn dual_stack() {
     assert!(st.routes.iter().any(|r| r.destination.is_ipv6()
         && r.destination.prefix() == 0
         && r.gateway == Some(ip("fd00:41::1"))));
+    // The gateway's MAC is the bridge's own: ports joining do not change it.
+    assert_eq!(bridge_mac().await, mac0);
     // The bridge ports forward IPv6 (above) with no IPv6 of their own.
     let ports: Vec<_> = t
         .sys

@@ -106,8 +106,13 @@ impl Netlink {
         Ok(msgs.iter().map(link_state).collect())
     }
 
+    /// Create a bridge with a MAC address of its own (random, locally administered,
+    /// `02:42:…` as Docker's): a bridge without one takes the lowest MAC of its ports,
+    /// so the gateway's MAC would change as containers come and go (stale ARP caches
+    /// in every container), and the kernel re-elects it by walking all ports on every
+    /// port added or removed.
     pub async fn create_bridge(&self, name: &str, mtu: Option<u32>) -> SysResult<()> {
-        let mut b = LinkBridge::new(name);
+        let mut b = LinkBridge::new(name).address(random_mac().to_vec());
         if let Some(m) = mtu {
             b = b.mtu(m);
         }
@@ -520,4 +525,21 @@ fn kind_name(k: &InfoKind) -> String {
         InfoKind::Veth => "veth".into(),
         other => format!("{other:?}").to_lowercase(),
     }
+}
+
+/// `02:42:` and four random bytes.
+fn random_mac() -> [u8; 6] {
+    let mut m = [0x02, 0x42, 0, 0, 0, 0];
+    // SAFETY: getrandom writes at most the 4 bytes it is given.
+    let n = unsafe { libc::getrandom(m[2..].as_mut_ptr().cast(), 4, 0) };
+    if n != 4 {
+        // No entropy source answering: derive from the time (still unique enough
+        // for a bridge that only needs to differ from its ports).
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        m[2..].copy_from_slice(&t.to_be_bytes());
+    }
+    m
 }
