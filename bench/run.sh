@@ -84,6 +84,7 @@ for name in "${WANT[@]}"; do
     SKIPPED+=("$name: missing (${WHAT[$name]:-?})")
     continue
   fi
+  quiesce
   log "=== $name: $cmd"
   rc=0
   set +e

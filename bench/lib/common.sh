@@ -171,3 +171,21 @@ with_dockerd() {
   [[ -x $BENCH_DOCKERD ]] || { log "SKIP docker: $BENCH_DOCKERD not built"; return 3; }
   "$BENCH_DOCKERD" -- "$@"
 }
+
+# quiesce: wait (at most 90 s) until the machine has been at least 90% idle for 3
+# seconds in a row, so that one sub-benchmark's teardown (the kernel destroys hundreds
+# of network namespaces in the background for tens of seconds after they are deleted)
+# does not slow the next one's first figures. Prints how long it waited.
+quiesce() {
+  local start=$SECONDS calm=0 a b idle total
+  while (( calm < 3 && SECONDS - start < 90 )); do
+    read -ra a < <(head -1 /proc/stat)
+    sleep 1
+    read -ra b < <(head -1 /proc/stat)
+    idle=$(( (b[4] + b[5]) - (a[4] + a[5]) ))
+    total=0
+    for i in 1 2 3 4 5 6 7 8; do total=$(( total + b[i] - a[i] )); done
+    if (( total > 0 && idle * 10 >= total * 9 )); then calm=$((calm + 1)); else calm=0; fi
+  done
+  log "machine quiet after $((SECONDS - start)) s (90% idle for 3 s$( (( calm < 3 )) && echo ': NOT reached, going on'))"
+}
