@@ -311,6 +311,29 @@ struct Entry {
     addrs: Vec<IpAddr>,
 }
 
+impl Entry {
+    fn add_to(&self, t: &mut Table) {
+        t.add_endpoint(
+            &self.network_id,
+            &self.network_name,
+            &self.name,
+            &self.aliases,
+            &self.short_id,
+            &self.addrs,
+        );
+    }
+
+    fn remove_from(&self, t: &mut Table) {
+        t.remove_endpoint(
+            &self.network_id,
+            &self.name,
+            &self.aliases,
+            &self.short_id,
+            &self.addrs,
+        );
+    }
+}
+
 /// The names an endpoint has in `st`: those on a network with the embedded DNS, of an
 /// endpoint that is in a sandbox.
 fn entry_of(st: &State, ep: &EndpointRec) -> Option<Entry> {
@@ -407,13 +430,7 @@ impl Synced {
                 continue;
             }
             if let Some(o) = self.entries.remove(id) {
-                self.table.remove_endpoint(
-                    &o.network_id,
-                    &o.name,
-                    &o.aliases,
-                    &o.short_id,
-                    &o.addrs,
-                );
+                o.remove_from(&mut self.table);
             }
             if let Some(n) = new {
                 fresh.push((id.clone(), n));
@@ -430,14 +447,7 @@ impl Synced {
             }
         }
         for (id, n) in fresh {
-            self.table.add_endpoint(
-                &n.network_id,
-                &n.network_name,
-                &n.name,
-                &n.aliases,
-                &n.short_id,
-                &n.addrs,
-            );
+            n.add_to(&mut self.table);
             self.entries.insert(id, n);
         }
         for id in &sbs {
@@ -464,18 +474,11 @@ impl Synced {
 pub fn build_table(st: &State) -> Table {
     let mut b = Table::builder();
     for net in st.networks.values().filter(|n| n.has_embedded_dns()) {
-        b.set_network_subnets(&net.id, &net.name, &subnets_of(net));
+        b.set_network(&net.id, &net.name, &subnets_of(net));
     }
     for ep in st.endpoints.values() {
         if let Some(n) = entry_of(st, ep) {
-            b.add_endpoint(
-                &n.network_id,
-                &n.network_name,
-                &n.name,
-                &n.aliases,
-                &n.short_id,
-                &n.addrs,
-            );
+            n.add_to(&mut b);
         }
     }
     for sb in st.sandboxes.values() {

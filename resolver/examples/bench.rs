@@ -31,7 +31,7 @@ fn table(upstream: Option<SocketAddr>) -> Table {
             &[ip.into()],
         );
     }
-    b.set_network_subnets("net1", "bench", &["172.18.0.0/16".parse().unwrap()]);
+    b.set_network("net1", "bench", &["172.18.0.0/16".parse().unwrap()]);
     b.set_sandbox_scope("sb", &["net1".into()], &[]);
     if let Some(u) = upstream {
         b.set_default_upstreams(&[u]);

@@ -80,72 +80,10 @@ impl Clone for Table {
     }
 }
 
-/// Builds a [`Table`] from scratch. Every method may be called in any order; sandbox
-/// scopes may name networks that are added later (or never: unknown network ids match
-/// nothing).
-#[derive(Debug, Default)]
-pub struct TableBuilder(Table);
-
-impl TableBuilder {
-    /// An empty builder.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// See [`Table::add_endpoint`].
-    pub fn add_endpoint(
-        &mut self,
-        network_id: &str,
-        network_name: &str,
-        container_name: &str,
-        aliases: &[String],
-        short_id: &str,
-        addrs: &[IpAddr],
-    ) -> &mut Self {
-        self.0.add_endpoint(
-            network_id,
-            network_name,
-            container_name,
-            aliases,
-            short_id,
-            addrs,
-        );
-        self
-    }
-
-    /// See [`Table::set_network`] (the name is kept when `network_name` is empty).
-    pub fn set_network_subnets(
-        &mut self,
-        network_id: &str,
-        network_name: &str,
-        subnets: &[Subnet],
-    ) -> &mut Self {
-        self.0.set_network(network_id, network_name, subnets);
-        self
-    }
-
-    /// See [`Table::set_sandbox_scope`].
-    pub fn set_sandbox_scope(
-        &mut self,
-        sandbox_id: &str,
-        networks: &[String],
-        upstreams: &[SocketAddr],
-    ) -> &mut Self {
-        self.0.set_sandbox_scope(sandbox_id, networks, upstreams);
-        self
-    }
-
-    /// See [`Table::set_default_upstreams`].
-    pub fn set_default_upstreams(&mut self, upstreams: &[SocketAddr]) -> &mut Self {
-        self.0.set_default_upstreams(upstreams);
-        self
-    }
-
-    /// The table built.
-    pub fn build(self) -> Table {
-        self.0
-    }
-}
+/// A table being built from scratch is just a table: start from [`Table::builder`] (an
+/// empty one), call the same methods, finish with [`Table::build`]. Sandbox scopes may
+/// name networks that are added later (or never: unknown network ids match nothing).
+pub type TableBuilder = Table;
 
 /// The names one endpoint registers: container name, aliases and short id, normalized,
 /// without empties.
@@ -171,9 +109,14 @@ fn ptr_target(cname: &str, network: &str) -> String {
 }
 
 impl Table {
-    /// Shorthand for [`TableBuilder::new`].
-    pub fn builder() -> TableBuilder {
-        TableBuilder::new()
+    /// An empty table, to build on.
+    pub fn builder() -> Table {
+        Table::default()
+    }
+
+    /// The table itself (ends a chain of builder calls).
+    pub fn build(self) -> Table {
+        self
     }
 
     fn network(&mut self, network_id: &str, network_name: &str) -> &mut NetworkRecords {

@@ -65,8 +65,8 @@ fn table() -> Table {
         "eeeeeeeeeeee",
         &[ip("172.21.0.6")],
     );
-    b.set_network_subnets("n-back", "backend", &["172.21.0.0/16".parse().unwrap()]);
-    b.set_network_subnets(
+    b.set_network("n-back", "backend", &["172.21.0.0/16".parse().unwrap()]);
+    b.set_network(
         "n-front",
         "Frontend",
         &[

@@ -276,8 +276,8 @@ pub fn test_table(upstreams: &[SocketAddr]) -> Table {
         &[ip("172.30.0.6")],
     );
     b.add_endpoint("nb", "back", "db", &[], "333333333333", &[ip("172.31.0.4")]);
-    b.set_network_subnets("nf", "front", &["172.30.0.0/16".parse().unwrap()]);
-    b.set_network_subnets("nb", "back", &["172.31.0.0/16".parse().unwrap()]);
+    b.set_network("nf", "front", &["172.30.0.0/16".parse().unwrap()]);
+    b.set_network("nb", "back", &["172.31.0.0/16".parse().unwrap()]);
     b.set_sandbox_scope("sb1", &["nf".into()], &[]);
     b.set_sandbox_scope("sb2", &["nf".into(), "nb".into()], &[]);
     b.set_default_upstreams(upstreams);
