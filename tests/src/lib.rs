@@ -513,6 +513,15 @@ pub fn bridge_ports(bridge: &str) -> Vec<String> {
         .collect()
 }
 
+/// The first address of an endpoint as the API shows it (`"10.0.0.2/24"`), without
+/// the prefix length.
+pub fn first_address(endpoint: &serde_json::Value) -> String {
+    let a = endpoint["addresses"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("endpoint without addresses: {endpoint}"));
+    a.split('/').next().unwrap_or(a).to_string()
+}
+
 /// Bridge name of a netd network (as `netctl network inspect` reports it).
 pub fn bridge_of(d: &Daemon, network: &str) -> String {
     let v = d.json(&["network", "inspect", network]).unwrap();

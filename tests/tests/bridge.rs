@@ -1,7 +1,9 @@
 //! Bridge driver through the daemon: real bridges, veths, namespaces and nftables.
 //! Each test runs its own netd (own nft table, own subnets) and removes what it made.
 
-use netd_tests::{host_links, nft_counts, require_root, sh, tcp_talks, Daemon, TestNs};
+use netd_tests::{
+    bridge_of, first_address, host_links, nft_counts, require_root, sh, tcp_talks, Daemon, TestNs,
+};
 
 struct Sb {
     id: String,
@@ -19,13 +21,7 @@ fn sandbox(d: &Daemon, name: &str, nets: &[&str]) -> Sb {
     Sb {
         id: v["id"].as_str().unwrap().to_string(),
         ns: v["netns_path"].as_str().unwrap().to_string(),
-        ip: v["endpoints"][0]["addresses"][0]
-            .as_str()
-            .unwrap()
-            .split('/')
-            .next()
-            .unwrap()
-            .to_string(),
+        ip: first_address(&v["endpoints"][0]),
     }
 }
 
@@ -35,15 +31,6 @@ fn net(d: &Daemon, name: &str, extra: &[&str]) -> String {
     args.push(name);
     let v = d.json(&args).unwrap();
     v["id"].as_str().unwrap().to_string()
-}
-
-fn bridge_of(d: &Daemon, name: &str) -> String {
-    let v = d.json(&["network", "inspect", name]).unwrap();
-    let id = v[0]["id"].as_str().unwrap();
-    v[0]["options"]["com.docker.network.bridge.name"]
-        .as_str()
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| format!("br-{}", &id[..12]))
 }
 
 #[test]

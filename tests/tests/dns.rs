@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use netd_tests::stubdns::StubDns;
-use netd_tests::{in_netns, require_root, Daemon};
+use netd_tests::{first_address, in_netns, require_root, Daemon};
 
 fn have_dig(test: &str) -> bool {
     if std::path::Path::new("/usr/bin/dig").exists() {
@@ -40,13 +40,7 @@ fn sb(d: &Daemon, name: &str, net: &str, aliases: &[&str]) -> (String, String) {
     let e = d.json(&args).unwrap();
     (
         v["netns_path"].as_str().unwrap().to_string(),
-        e["addresses"][0]
-            .as_str()
-            .unwrap()
-            .split('/')
-            .next()
-            .unwrap()
-            .to_string(),
+        first_address(&e),
     )
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use netd_tests::dockerd::{
     docker_user_exists, docker_user_rules, forward_policy, DockerdOpts, PrivateDockerd,
 };
-use netd_tests::{host_links, require_root, sh, tcp_talks, Daemon};
+use netd_tests::{bridge_of, first_address, host_links, require_root, sh, tcp_talks, Daemon};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -30,23 +30,8 @@ fn sandbox(d: &Daemon, name: &str, network: &str) -> Sb {
         .unwrap();
     Sb {
         ns: v["netns_path"].as_str().unwrap().to_string(),
-        ip: v["endpoints"][0]["addresses"][0]
-            .as_str()
-            .unwrap()
-            .split('/')
-            .next()
-            .unwrap()
-            .to_string(),
+        ip: first_address(&v["endpoints"][0]),
     }
-}
-
-fn bridge_of(d: &Daemon, name: &str) -> String {
-    let v = d.json(&["network", "inspect", name]).unwrap();
-    let id = v[0]["id"].as_str().unwrap();
-    v[0]["options"]["com.docker.network.bridge.name"]
-        .as_str()
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| format!("br-{}", &id[..12]))
 }
 
 fn wait_for(t: Duration, mut f: impl FnMut() -> bool) -> bool {

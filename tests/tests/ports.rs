@@ -15,7 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use netd_tests::dockerd::{DockerdOpts, PrivateDockerd};
-use netd_tests::{bin, in_ns_thread, nft_counts, rand_u16, require_root, sh, uniq, Daemon, TestNs};
+use netd_tests::{
+    bin, bridge_of, first_address, in_ns_thread, nft_counts, rand_u16, require_root, sh, uniq,
+    Daemon, TestNs,
+};
 
 struct Guard(String);
 impl Drop for Guard {
@@ -80,13 +83,7 @@ fn sb_of(v: &serde_json::Value) -> Sb {
     let ep = &v["endpoints"][0];
     Sb {
         ns: v["netns_path"].as_str().unwrap().to_string(),
-        ip: ep["addresses"][0]
-            .as_str()
-            .unwrap()
-            .split('/')
-            .next()
-            .unwrap()
-            .to_string(),
+        ip: first_address(&ep),
         ports: ep["ports"].as_array().cloned().unwrap_or_default(),
     }
 }
@@ -103,15 +100,6 @@ fn gateway(d: &Daemon, net: &str) -> String {
         .as_str()
         .unwrap()
         .to_string()
-}
-
-fn bridge_of(d: &Daemon, name: &str) -> String {
-    let v = d.json(&["network", "inspect", name]).unwrap();
-    let id = v[0]["id"].as_str().unwrap();
-    v[0]["options"]["com.docker.network.bridge.name"]
-        .as_str()
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| format!("br-{}", &id[..12]))
 }
 
 /// TCP server in the namespace at `ns` on `port`: writes the peer's address, closes.

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use netd_tests::{bin, bridge_of, bridge_ports, require_root, Daemon};
+use netd_tests::{bin, bridge_of, bridge_ports, first_address, require_root, Daemon};
 
 fn rootfs(d: &Daemon) -> String {
     let dir = d.dir.path().join("rootfs");
@@ -123,13 +123,7 @@ fn detached_containers_ping_exec_stop_rm() {
             ])
             .unwrap();
         assert_eq!(v["state"], "running", "{v}");
-        let ip = v["sandbox"]["endpoints"][0]["addresses"][0]
-            .as_str()
-            .unwrap()
-            .split('/')
-            .next()
-            .unwrap()
-            .to_string();
+        let ip = first_address(&v["sandbox"]["endpoints"][0]);
         ips.push(ip);
     }
     let o = netctl(&d, &["exec", "a", "ping", "-c", "1", "-W", "3", &ips[1]]);
