@@ -217,7 +217,7 @@ impl Attrs {
         self.bytes(ty | NLA_F_NESTED, &inner.0);
     }
     fn pad(&mut self) {
-        while self.0.len() % 4 != 0 {
+        while !self.0.len().is_multiple_of(4) {
             self.0.push(0);
         }
     }
