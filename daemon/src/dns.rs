@@ -16,10 +16,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use drivers::sys::nfnl::{self, Expr};
-use drivers::sys::{Ns, Sys};
+use drivers::sys::nlsync::SyncNetlink;
+use drivers::sys::NsOp;
 use resolver::{Resolver, SandboxServer, Table};
 
 use crate::controller::{Map, State, HOST_NETNS};
@@ -32,7 +33,6 @@ pub const DNS_ADDR: &str = "127.0.0.11";
 
 pub struct Dns {
     pub resolver: Resolver,
-    sys: Arc<dyn Sys>,
     /// The state the resolver's table was last brought in line with.
     synced: Mutex<Synced>,
     servers: Mutex<HashMap<String, Armed>>,
@@ -89,12 +89,11 @@ pub fn dnat_batch(udp_port: u16, tcp_port: u16, replace: bool) -> nfnl::Batch {
 }
 
 impl Dns {
-    pub fn new(resolver: Resolver, sys: Arc<dyn Sys>) -> Self {
+    pub fn new(resolver: Resolver) -> Self {
         let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let rc = resolver::parse_resolv_conf(&host);
         Dns {
             resolver,
-            sys,
             synced: Mutex::new(Synced::default()),
             servers: Mutex::new(HashMap::new()),
             teardowns: Mutex::new(HashMap::new()),
@@ -187,12 +186,12 @@ impl Dns {
     /// in the same namespace.
     fn arm(&self, sb: &SandboxRec) -> impl std::future::Future<Output = Result<SandboxServer>> {
         let before = self.teardowns.lock().unwrap().remove(&sb.netns_path);
-        let (resolver, sys, sb) = (self.resolver.clone(), self.sys.clone(), sb.clone());
+        let (resolver, sb) = (self.resolver.clone(), sb.clone());
         async move {
             if let Some(h) = before {
                 let _ = h.await;
             }
-            arm(resolver, sys, sb).await
+            arm(resolver, sb).await
         }
     }
 
@@ -243,11 +242,17 @@ struct Armed {
 }
 
 /// Bind the sockets inside the sandbox, DNAT port 53 to them, serve.
-async fn arm(resolver: Resolver, sys: Arc<dyn Sys>, sb: SandboxRec) -> Result<SandboxServer> {
-    let ns = Ns::path(&sb.netns_path);
-    // Adopted namespaces (CNI) may have loopback down.
-    let _ = sys.set_up(&ns, "lo", true).await;
+async fn arm(resolver: Resolver, sb: SandboxRec) -> Result<SandboxServer> {
     let (udp, tcp) = drivers::sys::netns::run_in_netns(Path::new(&sb.netns_path), move || {
+        // Adopted namespaces (CNI) may have loopback down. In this thread, so arming
+        // enters the namespace once.
+        let lo_up = [NsOp::SetUp {
+            name: "lo".into(),
+            up: true,
+        }];
+        if let Err(e) = SyncNetlink::open().and_then(|mut n| n.run(&lo_up)) {
+            tracing::debug!(error = %e, "bringing lo up for the embedded DNS");
+        }
         // A deep receive queue rides out short daemon stalls instead of dropping
         // queries (the kernel caps it at net.core.rmem_max).
         let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;

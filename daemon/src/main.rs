@@ -148,7 +148,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let listener = bind_socket(&args.socket).await?;
     let store: Arc<dyn daemon::store::Store> = Arc::new(RedbStore::open(&args.data_root)?);
     let wired = daemon::wiring::wire(&args.nft_table, args.userland_proxy).await?;
-    let sys = wired.kernel.sys.clone();
     let mut ctl = Controller::new(cfg, store.clone(), wired.drivers, wired.kernel)?;
     ctl.set_bridge(wired.bridge.clone());
     if args.embedded_dns {
@@ -164,7 +163,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             upstreams,
             ..Default::default()
         });
-        ctl.set_dns(Arc::new(daemon::dns::Dns::new(r, sys)));
+        ctl.set_dns(Arc::new(daemon::dns::Dns::new(r)));
     }
     let ctl = Arc::new(ctl);
     let metrics = daemon::metrics::Metrics::new(ctl.clone());

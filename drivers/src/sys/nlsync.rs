@@ -453,4 +453,31 @@ mod tests {
         assert!(r.2.is_none());
         eprintln!("private procfs available: {}", r.3);
     }
+
+    /// Past several replacements of the shared private procfs (every PROC_REUSE
+    /// batches), each namespace's sysctl write still lands in that namespace: written
+    /// through the shared instance, read back through the ordinary /proc.
+    #[test]
+    fn shared_procfs_survives_replacement() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIP shared_procfs_survives_replacement: needs root");
+            return;
+        }
+        for i in 0..(2 * PROC_REUSE + 3) {
+            let want = if i % 2 == 0 { "1" } else { "0" };
+            let got = std::thread::spawn(move || {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+                SyncNetlink::open()
+                    .unwrap()
+                    .write_sysctl("net/ipv6/conf/lo/disable_ipv6", want)
+                    .unwrap();
+                std::fs::read_to_string("/proc/sys/net/ipv6/conf/lo/disable_ipv6").ok()
+            })
+            .join()
+            .unwrap();
+            if let Some(v) = got {
+                assert_eq!(v.trim(), want, "batch {i}");
+            }
+        }
+    }
 }
