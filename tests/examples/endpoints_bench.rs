@@ -38,7 +38,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use netd_tests::{bin, nft_counts, require_root, sh, uniq};
+use netd_tests::{bin, nft_counts, require_root, sh, uniq, unmount_netns_dir};
 use serde_json::{json, Value};
 
 const CNI_DIR: &str = "/usr/lib/cni";
@@ -261,13 +261,7 @@ impl Netd {
                 .stderr(Stdio::null())
                 .status();
         }
-        let nsdir = self.dir.path().join("run").join("netns");
-        if let Ok(rd) = std::fs::read_dir(&nsdir) {
-            for e in rd.flatten() {
-                let _ = nix::mount::umount2(&e.path(), nix::mount::MntFlags::MNT_DETACH);
-            }
-        }
-        let _ = nix::mount::umount2(&nsdir, nix::mount::MntFlags::MNT_DETACH);
+        unmount_netns_dir(&self.dir.path().join("run"));
         let _ = nix::mount::umount2(
             &self.dir.path().join("run"),
             nix::mount::MntFlags::MNT_DETACH,

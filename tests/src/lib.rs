@@ -328,17 +328,20 @@ impl Drop for Daemon {
                 .stderr(Stdio::null())
                 .status();
         }
-        // Namespaces netd pinned under our exec root.
-        if let Ok(rd) = std::fs::read_dir(self.exec_root.join("netns")) {
-            for e in rd.flatten() {
-                let _ = nix::mount::umount2(&e.path(), nix::mount::MntFlags::MNT_DETACH);
-            }
-        }
-        let _ = nix::mount::umount2(
-            &self.exec_root.join("netns"),
-            nix::mount::MntFlags::MNT_DETACH,
-        );
+        unmount_netns_dir(&self.exec_root);
     }
+}
+
+/// Unmount the namespaces netd pinned under `<exec_root>/netns`, then that directory's
+/// own (shared) mount: what a daemon killed mid-test leaves mounted.
+pub fn unmount_netns_dir(exec_root: &Path) {
+    let dir = exec_root.join("netns");
+    if let Ok(rd) = std::fs::read_dir(&dir) {
+        for e in rd.flatten() {
+            let _ = nix::mount::umount2(&e.path(), nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    let _ = nix::mount::umount2(&dir, nix::mount::MntFlags::MNT_DETACH);
 }
 
 /// A network namespace made by a test with `ip netns add`, removed on drop.
@@ -511,6 +514,18 @@ pub fn bridge_ports(bridge: &str) -> Vec<String> {
         .filter_map(|l| l.split(": ").nth(1))
         .map(|n| n.split('@').next().unwrap_or(n).to_string())
         .collect()
+}
+
+/// `10.X.Y` of a daemon's private pool (`base=10.X.Y.0/20`, see [`Daemon::pool`]):
+/// subnets made from it do not collide with other tests' daemons.
+pub fn pool_prefix(pool: &str) -> (u8, u8) {
+    let base = pool
+        .trim_start_matches("base=")
+        .split('/')
+        .next()
+        .unwrap_or("");
+    let p: Vec<u8> = base.split('.').map(|x| x.parse().unwrap_or(0)).collect();
+    (p[1], p[2])
 }
 
 /// The first address of an endpoint as the API shows it (`"10.0.0.2/24"`), without

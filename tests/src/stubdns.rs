@@ -117,3 +117,15 @@ impl Drop for StubDns {
         }
     }
 }
+
+/// A unique loopback address for a stub upstream (port 53), so tests running at once
+/// each get their own.
+pub fn loopback_addr() -> String {
+    let r = crate::rand_u16();
+    format!(
+        "127.{}.{}.{}:53",
+        100 + (r % 100) as u8,
+        (r >> 8) as u8,
+        2 + (r % 200) as u8
+    )
+}

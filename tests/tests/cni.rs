@@ -19,22 +19,10 @@ use support::{add_list, check_list, del_list, exec, gc_list, Caps, Env, PluginDi
 
 const VERSIONS: [&str; 5] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
 
-/// `10.X.Y` of the daemon's private pool (`base=10.X.Y.0/20`): subnets made from it do not
-/// collide with other tests' daemons.
-fn pool_prefix(pool: &str) -> (u8, u8) {
-    let base = pool
-        .trim_start_matches("base=")
-        .split('/')
-        .next()
-        .unwrap_or("");
-    let p: Vec<u8> = base.split('.').map(|x| x.parse().unwrap_or(0)).collect();
-    (p[1], p[2])
-}
-
 /// The `k`-th /24 of the daemon's pool, from the top (netd's automatic picks start at the
 /// bottom).
 fn subnet24(pool: &str, k: u8) -> String {
-    let (x, y) = pool_prefix(pool);
+    let (x, y) = netd_tests::pool_prefix(pool);
     format!("10.{x}.{}.0/24", y + 15 - k)
 }
 
@@ -488,7 +476,7 @@ fn reference_bridge_with_netd_ipam() -> Result<()> {
         "plugins": [{"type": "bridge", "bridge": br, "isGateway": true, "ipMasq": false,
                      "ipam": {"type": "netd-cni"}}]
     });
-    let (x, y) = pool_prefix(&pool);
+    let (x, y) = netd_tests::pool_prefix(&pool);
     let caps = Caps::new();
     let a = TestNs::new("cniipa")?;
     let b = TestNs::new("cniipb")?;
@@ -594,7 +582,7 @@ fn fifty_concurrent_adds_and_dels() -> Result<()> {
     let pool = d.pool.clone();
     let pd = PluginDir::new(&bin("netd-cni"))?;
     // A /26 holds 61 containers: the second round only fits if the first freed everything.
-    let (x, y) = pool_prefix(&pool);
+    let (x, y) = netd_tests::pool_prefix(&pool);
     let subnet = format!("10.{x}.{}.0/26", y + 15);
     let list = netd_list(
         &mut d,

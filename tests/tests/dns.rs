@@ -17,17 +17,6 @@ fn have_dig(test: &str) -> bool {
     }
 }
 
-/// A unique loopback address for the stub upstream (port 53).
-fn stub_addr() -> String {
-    let r = netd_tests::rand_u16();
-    format!(
-        "127.{}.{}.{}:53",
-        100 + (r % 100) as u8,
-        (r >> 8) as u8,
-        2 + (r % 200) as u8
-    )
-}
-
 fn sb(d: &Daemon, name: &str, net: &str, aliases: &[&str]) -> (String, String) {
     let v = d.json(&["sandbox", "create", "--name", name]).unwrap();
     let mut args = vec!["network", "connect"];
@@ -67,7 +56,7 @@ fn names_aliases_ptr_scope_cache() {
     }
     let mut zone = HashMap::new();
     zone.insert("external.test".to_string(), "192.0.2.7".parse().unwrap());
-    let stub = StubDns::start(&stub_addr(), zone, false).unwrap();
+    let stub = StubDns::start(&netd_tests::stubdns::loopback_addr(), zone, false).unwrap();
     let mut d = Daemon::start_with(&["--dns", &stub.addr.to_string()]).unwrap();
     d.ok(&["network", "create", "n"]).unwrap();
     d.ok(&["network", "create", "m"]).unwrap();
@@ -189,7 +178,7 @@ fn dead_upstream_gives_servfail_quickly() {
     {
         return;
     }
-    let stub = StubDns::start(&stub_addr(), HashMap::new(), true).unwrap();
+    let stub = StubDns::start(&netd_tests::stubdns::loopback_addr(), HashMap::new(), true).unwrap();
     let d = Daemon::start_with(&["--dns", &stub.addr.to_string()]).unwrap();
     d.ok(&["network", "create", "dd"]).unwrap();
     let (ns, _) = sb(&d, "c", "dd", &[]);

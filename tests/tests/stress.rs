@@ -58,17 +58,6 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// A unique loopback address for the stub upstream (port 53).
-fn stub_addr() -> String {
-    let r = netd_tests::rand_u16();
-    format!(
-        "127.{}.{}.{}:53",
-        100 + (r % 100) as u8,
-        (r >> 8) as u8,
-        2 + (r % 200) as u8
-    )
-}
-
 /// A free TCP port on 127.0.0.1 for the published port.
 fn free_port() -> u16 {
     for _ in 0..50 {
@@ -83,13 +72,8 @@ fn free_port() -> u16 {
 /// `10.X.(Y+15).0/24`: the top /24 of the daemon's private pool (netd's own picks start at
 /// the bottom), for the CNI network.
 fn top_subnet(pool: &str) -> String {
-    let base = pool
-        .trim_start_matches("base=")
-        .split('/')
-        .next()
-        .unwrap_or("");
-    let p: Vec<u8> = base.split('.').map(|x| x.parse().unwrap_or(0)).collect();
-    format!("10.{}.{}.0/24", p[1], p[2] + 15)
+    let (x, y) = netd_tests::pool_prefix(pool);
+    format!("10.{x}.{}.0/24", y + 15)
 }
 
 // ---- TCP through the published port ----
@@ -356,7 +340,7 @@ fn daemon_stays_responsive_under_load() -> Result<()> {
             )
         })
         .collect();
-    let stub = StubDns::start(&stub_addr(), ext.clone(), false)?;
+    let stub = StubDns::start(&netd_tests::stubdns::loopback_addr(), ext.clone(), false)?;
     let mut d = Daemon::start_with(&["--dns", &stub.addr.to_string()])?;
     let pid = d.pid().context("netd pid")?;
     let rss_start = rss_kib(pid);

@@ -482,6 +482,15 @@ pub fn remove_network(table: &str, net: &NetworkFw) -> Nftables<'static> {
     b.to_nftables()
 }
 
+/// The commands of a batch as JSON values (for tests of the builders here and in ports).
+#[cfg(test)]
+pub(super) fn cmds(n: &Nftables) -> Vec<serde_json::Value> {
+    serde_json::to_value(n).unwrap()["nftables"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -496,13 +505,6 @@ mod tests {
             masquerade: true,
             icc: true,
         }
-    }
-
-    fn cmds(n: &Nftables) -> Vec<serde_json::Value> {
-        serde_json::to_value(n).unwrap()["nftables"]
-            .as_array()
-            .unwrap()
-            .clone()
     }
 
     #[test]

@@ -19,11 +19,18 @@ fn nat_only(mut b: PortBinding) -> PortBinding {
     b
 }
 
-fn cmds(n: &Nftables) -> Vec<serde_json::Value> {
-    serde_json::to_value(n).unwrap()["nftables"]
-        .as_array()
-        .unwrap()
-        .clone()
+use crate::bridge::rules::cmds;
+
+/// (map name, element) of each `add element` command.
+fn elements(c: &[serde_json::Value]) -> Vec<(String, serde_json::Value)> {
+    c.iter()
+        .map(|x| {
+            (
+                x["add"]["element"]["name"].as_str().unwrap().to_string(),
+                x["add"]["element"]["elem"].clone(),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -37,15 +44,7 @@ fn elements_per_map() {
             pb(Proto::Tcp, "fd00::1", 443, "fd00::2", 8443),
         ],
     ));
-    let got: Vec<_> = c
-        .iter()
-        .map(|x| {
-            (
-                x["add"]["element"]["name"].as_str().unwrap().to_string(),
-                x["add"]["element"]["elem"].clone(),
-            )
-        })
-        .collect();
+    let got = elements(&c);
     assert_eq!(
         got,
         vec![
@@ -200,15 +199,7 @@ fn nat_only_bindings_get_a_loopback_element() {
     // Without the flag: the old single element.
     assert!(!in_lo_map(&pb(Proto::Tcp, "0.0.0.0", 80, "10.1.0.2", 80)));
     let c = cmds(&add_batch("t", &[wild.clone(), lo.clone(), other]));
-    let got: Vec<_> = c
-        .iter()
-        .map(|x| {
-            (
-                x["add"]["element"]["name"].as_str().unwrap().to_string(),
-                x["add"]["element"]["elem"].clone(),
-            )
-        })
-        .collect();
+    let got = elements(&c);
     assert_eq!(
         got,
         vec![
